@@ -26,10 +26,11 @@ type RESTOptions struct {
 	Environment string
 	// AppToken is sent as SO-AppToken (the app's client secret).
 	AppToken string
-	// StateAPIBase is the environment's login host, e.g.
-	// https://online.superoffice.com; the tenant state API lives at
-	// {StateAPIBase}/api/state/{ctx}.
-	StateAPIBase string
+	// StateAPIBaseURL is the environment's tenant state API, e.g.
+	// https://online.superoffice.com/api/state/ (config's
+	// environment.stateAPIBaseURL); the tenant id is appended. A bare login
+	// host gets /api/state/ added.
+	StateAPIBaseURL string
 	// Limits are the request rates; DefaultLimits() when zero.
 	Limits Limits
 	// Timeout bounds one attempt; 15s when zero.
@@ -67,12 +68,18 @@ func NewRESTService(opts RESTOptions) (*RESTService, error) {
 	if opts.AppToken == "" {
 		return nil, errors.New("rest options: AppToken (client secret) is empty")
 	}
-	if opts.StateAPIBase == "" {
-		return nil, errors.New("rest options: StateAPIBase (the environment's login host) is empty")
+	if opts.StateAPIBaseURL == "" {
+		return nil, errors.New("rest options: StateAPIBaseURL is empty")
 	}
-	if _, err := url.Parse(opts.StateAPIBase); err != nil {
-		return nil, fmt.Errorf("rest options: StateAPIBase: %w", err)
+	su, err := url.Parse(opts.StateAPIBaseURL)
+	if err != nil || su.Host == "" {
+		return nil, fmt.Errorf("rest options: StateAPIBaseURL %q is not an absolute URL", opts.StateAPIBaseURL)
 	}
+	opts.StateAPIBaseURL = strings.TrimRight(opts.StateAPIBaseURL, "/")
+	if !strings.HasSuffix(opts.StateAPIBaseURL, "/api/state") {
+		opts.StateAPIBaseURL += "/api/state"
+	}
+	opts.StateAPIBaseURL += "/"
 	if opts.Limits == (Limits{}) {
 		opts.Limits = DefaultLimits()
 	}
@@ -412,7 +419,7 @@ func (s *RESTService) TenantState(ctx context.Context, tenantID string, m *Meter
 		m.throttled(OpStateAPI, false)
 		return TenantState{}, err
 	}
-	u := strings.TrimSuffix(s.opts.StateAPIBase, "/") + "/api/state/" + url.PathEscape(tenantID)
+	u := s.opts.StateAPIBaseURL + url.PathEscape(tenantID)
 	actx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(actx, http.MethodGet, u, nil)

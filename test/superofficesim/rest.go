@@ -10,7 +10,8 @@ package superofficesim
 //	/api/state/{ctx}                    the tenant state API (names the current address)
 //	/Login/api/PartnerSystemUser/Authenticate   the system user exchange
 //
-// Artifact endpoints under a tenant's api/ follow shared/superoffice.md;
+// v1/{Entity}/UdefLayout/Published (the published layout) is an assumption
+// beyond superoffice.md. Artifact endpoints under a tenant's api/ follow shared/superoffice.md;
 // entity field names follow SuperOffice's REST entities where known
 // (WebPanelEntity, TaskMenu, UdefField, Webhook) and are an assumption
 // elsewhere. Every request to a tenant is recorded, so tests can ask for
@@ -1036,6 +1037,12 @@ func (r *REST) udef(w http.ResponseWriter, t *restTenant, method, entity string,
 		}
 		t.working[entity] = slices.Delete(t.working[entity], i, i+1)
 		w.WriteHeader(http.StatusNoContent)
+	case method == "GET" && len(p) == 1 && p[0] == "Published":
+		out := []restUdef{}
+		for _, f := range t.published[entity] {
+			out = append(out, *f)
+		}
+		restJSON(w, 200, out)
 	case method == "GET" && len(p) == 1 && p[0] == "Publish":
 		restJSON(w, 200, false) // is a publish in progress
 	case method == "POST" && len(p) == 1 && p[0] == "Publish":

@@ -1,0 +1,173 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
+	"github.com/tenant-operator/tenant-operator/internal/superoffice"
+)
+
+// Keys of the credentials Secret (spec.credentialsSecretRef) read here.
+const (
+	// CredentialsKeySystemToken holds the tenant's system_token.
+	CredentialsKeySystemToken = "system_token"
+	// CredentialsKeySerial, when present, pins the system user JWT audience to spn:{serial}.
+	CredentialsKeySerial = "serial"
+)
+
+// SuperOfficeOptions configure the SuperOffice provisioners of one operator
+// instance (one environment).
+type SuperOfficeOptions struct {
+	// Environment this instance serves (sod, stage, online, ...).
+	Environment string
+	// AppName is appended to web panel descriptions (certification rule).
+	AppName string
+	// Client reads the credentials Secrets and writes the webhook Secrets.
+	Client client.Client
+	// REST is the environment's shared REST service (limits, 421 memory).
+	REST *superoffice.RESTService
+	// SystemUser exchanges system tokens for tickets.
+	SystemUser *superoffice.SystemUser
+	// WebhookBaseURL is the operator's public base; webhooks without a
+	// target URL deliver to WebhookBaseURL + /webhooks/superoffice.
+	WebhookBaseURL string
+	// PublicBaseURL is the operator's public base; the re-consent link is
+	// PublicBaseURL + /install?env=<environment>.
+	PublicBaseURL string
+}
+
+// WebhookPath is where the operator receives SuperOffice webhooks.
+const WebhookPath = "/webhooks/superoffice"
+
+// NewSuperOffice returns the provisioners of every SuperOffice kind, keyed
+// by kind, for Registry.SuperOffice.
+func NewSuperOffice(opts SuperOfficeOptions) map[string]Provisioner {
+	b := &soBase{opts: opts}
+	return map[string]Provisioner{
+		KindWebPanel:         &webPanelProvisioner{b},
+		KindUserDefinedField: &udfProvisioner{b},
+		KindButton:           &buttonProvisioner{b},
+		KindPreference:       &preferenceProvisioner{b},
+		KindWebhook:          &webhookProvisioner{b},
+	}
+}
+
+// soBase is what every SuperOffice provisioner shares.
+type soBase struct {
+	opts SuperOfficeOptions
+}
+
+// ReconsentURL is where a tenant's administrator gives access again.
+func (b *soBase) ReconsentURL() string {
+	base := strings.TrimRight(b.opts.PublicBaseURL, "/")
+	return base + "/install?env=" + url.QueryEscape(b.opts.Environment)
+}
+
+// client builds the REST client of the tenant from its installation and
+// credentials Secret.
+func (b *soBase) client(ctx context.Context, t Tenant) (*superoffice.Client, error) {
+	if b.opts.REST == nil || b.opts.SystemUser == nil || b.opts.Client == nil {
+		return nil, errors.New("superoffice provisioner is not configured (REST, SystemUser and Client are required)")
+	}
+	ti := t.Installation
+	if ti == nil {
+		return nil, errors.New("superoffice provisioner: no installation given")
+	}
+	if ti.Spec.CredentialsSecretRef == nil || ti.Spec.CredentialsSecretRef.Name == "" {
+		return nil, b.credentials(ti, &superoffice.CredentialsError{Reason: "the installation names no credentials Secret"})
+	}
+	sec := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: ti.Namespace, Name: ti.Spec.CredentialsSecretRef.Name}
+	if err := b.opts.Client.Get(ctx, key, sec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, b.credentials(ti, &superoffice.CredentialsError{Reason: fmt.Sprintf("the credentials Secret %s does not exist", key.Name)})
+		}
+		return nil, fmt.Errorf("read credentials Secret %s: %w", key.Name, err)
+	}
+	token := string(sec.Data[CredentialsKeySystemToken])
+	if token == "" {
+		return nil, b.credentials(ti, &superoffice.CredentialsError{Reason: fmt.Sprintf("the credentials Secret %s holds no %s (server access was not consented)", key.Name, CredentialsKeySystemToken)})
+	}
+	tickets := superoffice.SystemUserTickets(b.opts.SystemUser, superoffice.SystemUserCredentials{
+		TenantID: ti.Spec.TenantID, SystemToken: token, Serial: string(sec.Data[CredentialsKeySerial]),
+	})
+	c, err := b.opts.REST.Tenant(superoffice.TenantClientOptions{
+		TenantID:  ti.Spec.TenantID,
+		WebAPIURL: ti.Spec.Endpoints.WebAPIURL,
+		Tickets:   tickets,
+		Meter:     &superoffice.Meter{Usage: t.Usage},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// convert turns the superoffice package's errors into the reconciler's.
+func (b *soBase) convert(ti *tenancyv1alpha1.TenantInstallation, what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if t, ok := superoffice.AsThrottled(err); ok {
+		return &ThrottledError{RetryAfter: t.RetryAfter, Reason: t.Reason}
+	}
+	if c, ok := superoffice.AsCredentials(err); ok {
+		return b.credentials(ti, c)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+func (b *soBase) credentials(ti *tenancyv1alpha1.TenantInstallation, c *superoffice.CredentialsError) error {
+	tenant := ""
+	if ti != nil {
+		tenant = ti.Spec.TenantID
+	}
+	link := b.ReconsentURL()
+	return &CredentialsError{
+		Message: fmt.Sprintf("SuperOffice access for tenant %s is refused (%s). An administrator of the tenant must install the app again to give consent: %s",
+			tenant, c.Reason, link),
+		ReconsentURL: link,
+		Err:          c,
+	}
+}
+
+// specOf accepts a rendered spec by value or by pointer.
+func specOf[T any](d Desired) (T, error) {
+	switch v := d.Spec.(type) {
+	case T:
+		return v, nil
+	case *T:
+		if v != nil {
+			return *v, nil
+		}
+	}
+	var zero T
+	return zero, fmt.Errorf("artifact %s: spec is %T, want %T", d.Entry.ID, d.Spec, zero)
+}
+
+// ready is the entry to record after a successful Apply.
+func ready(d Desired, remoteID string) tenancyv1alpha1.ProvisionedArtifact {
+	e := d.Entry
+	e.RemoteID = remoteID
+	e.State = tenancyv1alpha1.ArtifactReady
+	e.Message = ""
+	return e
+}
+
+// identityFromID returns the identity part of an inventory id
+// "SuperOffice:<Kind>:<identity>".
+func identityFromID(e tenancyv1alpha1.ProvisionedArtifact) string {
+	prefix := string(tenancyv1alpha1.TargetSuperOffice) + ":" + e.Kind + ":"
+	if s, ok := strings.CutPrefix(e.ID, prefix); ok {
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,257 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
+	"github.com/tenant-operator/tenant-operator/internal/superoffice"
+)
+
+// Webhook Secrets: one per webhook, in the installation's namespace, named
+// "<installation>-webhook-<name>". The receiver finds them by labels.
+const (
+	// WebhookNameLabel carries the webhook's name, made label-safe.
+	WebhookNameLabel = "tenancy.tenant-operator.io/webhook"
+	// WebhookTenantLabel carries the tenant id, lowercased.
+	WebhookTenantLabel = "tenancy.tenant-operator.io/tenant"
+	// WebhookSecretKey holds the HMAC secret shared with SuperOffice.
+	WebhookSecretKey = "secret"
+	// WebhookNameKey holds the webhook's name exactly as registered.
+	WebhookNameKey = "name"
+	// WebhookTenantKey holds the tenant id exactly.
+	WebhookTenantKey = "tenant"
+)
+
+var nonDNS = regexp.MustCompile(`[^a-z0-9-]+`)
+
+// WebhookLabelValue makes a webhook name fit a label value and a Secret name.
+func WebhookLabelValue(name string) string {
+	v := strings.Trim(nonDNS.ReplaceAllString(strings.ToLower(name), "-"), "-")
+	if len(v) > 50 {
+		v = strings.Trim(v[:50], "-")
+	}
+	return v
+}
+
+// WebhookSecretName is the Secret holding a webhook's secret.
+func WebhookSecretName(installation, webhook string) string {
+	return installation + "-webhook-" + WebhookLabelValue(webhook)
+}
+
+type soWebhook struct {
+	WebhookId int      `json:"WebhookId"`
+	Name      string   `json:"Name"`
+	Events    []string `json:"Events"`
+	TargetUrl string   `json:"TargetUrl"`
+	Secret    string   `json:"Secret,omitempty"`
+	State     string   `json:"State"`
+	Type      string   `json:"Type"`
+}
+
+// webhookProvisioner manages webhooks, identified by name among the app's own.
+type webhookProvisioner struct{ *soBase }
+
+func (p *webhookProvisioner) target(s tenancyv1alpha1.Webhook) (string, error) {
+	if s.TargetURL != "" {
+		return s.TargetURL, nil
+	}
+	if p.opts.WebhookBaseURL == "" {
+		return "", fmt.Errorf("webhook %s has no targetURL and the operator has no webhookBaseURL configured", s.Name)
+	}
+	return strings.TrimRight(p.opts.WebhookBaseURL, "/") + WebhookPath, nil
+}
+
+// ensureSecret returns the webhook's secret, creating the Secret first when
+// missing (created is then true). The Secret exists before the webhook, so
+// even the first delivery can be verified.
+func (p *webhookProvisioner) ensureSecret(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation, name string) (secret string, created bool, err error) {
+	key := client.ObjectKey{Namespace: ti.Namespace, Name: WebhookSecretName(ti.Name, name)}
+	sec := &corev1.Secret{}
+	err = p.opts.Client.Get(ctx, key, sec)
+	switch {
+	case err == nil:
+		if sec.Labels[tenancyv1alpha1.ManagedByLabel] != tenancyv1alpha1.ManagedByValue {
+			return "", false, fmt.Errorf("webhook %s: Secret %s exists but is not managed by tenant-operator; not touching it", name, key.Name)
+		}
+		if s := string(sec.Data[WebhookSecretKey]); s != "" {
+			return s, false, nil
+		}
+	case !apierrors.IsNotFound(err):
+		return "", false, fmt.Errorf("webhook %s: read Secret %s: %w", name, key.Name, err)
+	}
+	buf := make([]byte, 32)
+	if _, err := rand.Read(buf); err != nil {
+		return "", false, fmt.Errorf("webhook %s: generate secret: %w", name, err)
+	}
+	secret = base64.RawURLEncoding.EncodeToString(buf)
+	data := map[string][]byte{WebhookSecretKey: []byte(secret), WebhookNameKey: []byte(name), WebhookTenantKey: []byte(ti.Spec.TenantID)}
+	if err == nil {
+		// Ours but empty: refill it.
+		sec.Data = data
+		if err := p.opts.Client.Update(ctx, sec); err != nil {
+			return "", false, fmt.Errorf("webhook %s: update Secret %s: %w", name, key.Name, err)
+		}
+		return secret, true, nil
+	}
+	sec = &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name, Labels: map[string]string{
+			tenancyv1alpha1.ManagedByLabel:    tenancyv1alpha1.ManagedByValue,
+			tenancyv1alpha1.InstallationLabel: tenancyv1alpha1.InstallationLabelValue(ti.Namespace, ti.Name),
+			tenancyv1alpha1.EnvironmentLabel:  ti.Spec.Environment,
+			WebhookNameLabel:                  WebhookLabelValue(name),
+			WebhookTenantLabel:                strings.ToLower(ti.Spec.TenantID),
+		}},
+		Type: corev1.SecretTypeOpaque,
+		Data: data,
+	}
+	if ti.UID != "" {
+		// A safety net only: uninstall deletes it explicitly.
+		sec.OwnerReferences = []metav1.OwnerReference{{APIVersion: tenancyv1alpha1.GroupVersion.String(), Kind: "TenantInstallation", Name: ti.Name, UID: ti.UID}}
+	}
+	if err := p.opts.Client.Create(ctx, sec); err != nil {
+		return "", false, fmt.Errorf("webhook %s: create Secret %s: %w", name, key.Name, err)
+	}
+	return secret, true, nil
+}
+
+func (p *webhookProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (tenancyv1alpha1.ProvisionedArtifact, error) {
+	spec, err := specOf[tenancyv1alpha1.Webhook](d)
+	if err != nil {
+		return d.Entry, err
+	}
+	target, err := p.target(spec)
+	if err != nil {
+		return d.Entry, err
+	}
+	c, err := p.client(ctx, t)
+	if err != nil {
+		return d.Entry, err
+	}
+	secret, fresh, err := p.ensureSecret(ctx, t.Installation, spec.Name)
+	if err != nil {
+		return d.Entry, err
+	}
+	found, err := p.findByName(ctx, c, spec.Name)
+	if err != nil {
+		return d.Entry, p.convert(t.Installation, "find webhook "+spec.Name, err)
+	}
+	want := soWebhook{Name: spec.Name, Events: spec.Events, TargetUrl: target, Secret: secret, State: "Active", Type: "webhook"}
+	if len(found) == 0 {
+		var out soWebhook
+		if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPost, Path: "v1/Webhook", Body: want}, &out); err != nil {
+			return d.Entry, p.convert(t.Installation, "create webhook "+spec.Name, err)
+		}
+		if out.WebhookId == 0 {
+			return d.Entry, fmt.Errorf("create webhook %s: SuperOffice returned no id", spec.Name)
+		}
+		return ready(d, strconv.Itoa(out.WebhookId)), nil
+	}
+	keep := found[0]
+	for _, dup := range found[1:] {
+		if err := p.remove(ctx, c, dup.WebhookId); err != nil {
+			return d.Entry, p.convert(t.Installation, "remove duplicate webhook "+spec.Name, err)
+		}
+	}
+	// A new secret (the Secret was lost) must reach SuperOffice too; the
+	// remote secret cannot be read back to compare.
+	if fresh || keep.TargetUrl != want.TargetUrl || keep.State != want.State || !sameSet(keep.Events, want.Events) {
+		want.WebhookId = keep.WebhookId
+		if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPut, Path: "v1/Webhook/" + strconv.Itoa(keep.WebhookId), Body: want, Idempotent: true}, nil); err != nil {
+			return d.Entry, p.convert(t.Installation, "update webhook "+spec.Name, err)
+		}
+	}
+	return ready(d, strconv.Itoa(keep.WebhookId)), nil
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Clone(a), slices.Clone(b)
+	slices.Sort(x)
+	slices.Sort(y)
+	return slices.Equal(slices.Compact(x), slices.Compact(y))
+}
+
+func (p *webhookProvisioner) findByName(ctx context.Context, c *superoffice.Client, name string) ([]soWebhook, error) {
+	var all []soWebhook
+	if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookGet, Method: http.MethodGet, Path: "v1/Webhook",
+		Query: url.Values{"name": {name}}, Idempotent: true}, &all); err != nil {
+		return nil, err
+	}
+	var out []soWebhook
+	for _, h := range all {
+		if h.Name == name {
+			out = append(out, h)
+		}
+	}
+	return out, nil
+}
+
+func (p *webhookProvisioner) remove(ctx context.Context, c *superoffice.Client, id int) error {
+	err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookDel, Method: http.MethodDelete, Path: "v1/Webhook/" + strconv.Itoa(id), Idempotent: true}, nil)
+	if superoffice.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+func (p *webhookProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1alpha1.ProvisionedArtifact) (bool, string, error) {
+	c, err := p.client(ctx, t)
+	if err != nil {
+		return false, "SuperOffice access is refused", err
+	}
+	var ids []int
+	if id, err := strconv.Atoi(e.RemoteID); err == nil && id > 0 {
+		ids = []int{id}
+	} else {
+		found, err := p.findByName(ctx, c, e.Name)
+		if err != nil {
+			return false, "could not list the app's webhooks", p.convert(t.Installation, "find webhook "+e.Name, err)
+		}
+		for _, h := range found {
+			ids = append(ids, h.WebhookId)
+		}
+	}
+	for _, id := range ids {
+		if err := p.remove(ctx, c, id); err != nil {
+			return false, "SuperOffice did not remove the webhook", p.convert(t.Installation, "delete webhook "+e.Name, err)
+		}
+		err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookGet, Method: http.MethodGet, Path: "v1/Webhook/" + strconv.Itoa(id), Idempotent: true}, nil)
+		switch {
+		case superoffice.IsNotFound(err):
+		case err != nil:
+			return false, "could not verify the webhook is gone", p.convert(t.Installation, "verify webhook "+e.Name, err)
+		default:
+			return false, fmt.Sprintf("webhook %d still exists in SuperOffice after the delete", id), nil
+		}
+	}
+	// The secret goes last: until the webhook is gone, deliveries must verify.
+	ti := t.Installation
+	sec := &corev1.Secret{}
+	key := client.ObjectKey{Namespace: ti.Namespace, Name: WebhookSecretName(ti.Name, e.Name)}
+	switch err := p.opts.Client.Get(ctx, key, sec); {
+	case apierrors.IsNotFound(err):
+		return true, "", nil
+	case err != nil:
+		return false, "the webhook's Secret could not be read", fmt.Errorf("read Secret %s: %w", key.Name, err)
+	case sec.Labels[tenancyv1alpha1.ManagedByLabel] != tenancyv1alpha1.ManagedByValue:
+		// Not ours: never delete what we did not make.
+		return true, "", nil
+	}
+	if err := p.opts.Client.Delete(ctx, sec, client.Preconditions{UID: &sec.UID}); err != nil && !apierrors.IsNotFound(err) {
+		return false, "the webhook's Secret could not be deleted", fmt.Errorf("delete Secret %s: %w", key.Name, err)
+	}
+	return true, "", nil
+}
