@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -44,7 +45,12 @@ func (r *TenantBlueprintReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		Message: "The blueprint renders for every tenant"}
 	ready := metav1.Condition{Type: tenancyv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonValid,
 		Message: valid.Message}
-	if err := r.Renderer.Validate(bp); err != nil {
+	err := r.Renderer.Validate(bp)
+	var invalid *blueprint.InvalidError
+	if err != nil && !errors.As(err, &invalid) {
+		return ctrl.Result{}, fmt.Errorf("validate blueprint %q: %w", bp.Name, err) // passing failure: retry
+	}
+	if err != nil {
 		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonInvalid, err.Error()
 		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalid, err.Error()
 		meta.SetStatusCondition(&bp.Status.Conditions, metav1.Condition{Type: tenancyv1alpha1.ConditionStalled,

@@ -141,7 +141,10 @@ func (r *TenantInstallationReconciler) Reconcile(ctx context.Context, req ctrl.R
 func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation, usage *tenancyv1alpha1.Usage) (ctrl.Result, error) {
 	ti.Status.LastHandledReconcileAt = ti.Annotations[tenancyv1alpha1.ReconcileRequestAnnotation]
 
-	desired, bpGeneration, stalled := r.render(ctx, ti)
+	desired, bpGeneration, stalled, err := r.render(ctx, ti)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
 	if stalled != nil {
 		markStalled(ti, stalled.reason, stalled.message)
 		return ctrl.Result{}, nil
@@ -188,22 +191,28 @@ func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *
 
 type stalledReason struct{ reason, message string }
 
-// render returns the desired artifacts, or why there are none.
-func (r *TenantInstallationReconciler) render(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation) ([]provision.Desired, int64, *stalledReason) {
+// render returns the desired artifacts, or why there are none: a stalled
+// reason that only a person can fix, or an error worth retrying (a passing
+// API or discovery failure).
+func (r *TenantInstallationReconciler) render(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation) ([]provision.Desired, int64, *stalledReason, error) {
 	bp := &tenancyv1alpha1.TenantBlueprint{}
 	name := blueprintName(ti)
 	if err := r.Client.Get(ctx, types.NamespacedName{Name: name}, bp); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, 0, &stalledReason{ReasonBlueprintNotFound, fmt.Sprintf("TenantBlueprint %q does not exist; create it or set spec.blueprint", name)}
+			return nil, 0, &stalledReason{ReasonBlueprintNotFound, fmt.Sprintf("TenantBlueprint %q does not exist; create it or set spec.blueprint", name)}, nil
 		}
-		return nil, 0, &stalledReason{ReasonBlueprintNotFound, fmt.Sprintf("reading TenantBlueprint %q: %v", name, err)}
+		return nil, 0, nil, fmt.Errorf("read TenantBlueprint %q: %w", name, err)
 	}
 	rendered, err := r.Renderer.Render(bp, ti)
-	if err != nil {
-		return nil, 0, &stalledReason{ReasonInvalidBlueprint, fmt.Sprintf("TenantBlueprint %q is invalid, nothing was changed: %v", name, err)}
+	var invalid *blueprint.InvalidError
+	switch {
+	case errors.As(err, &invalid):
+		return nil, 0, &stalledReason{ReasonInvalidBlueprint, fmt.Sprintf("TenantBlueprint %q is invalid, nothing was changed: %v", name, err)}, nil
+	case err != nil:
+		return nil, 0, nil, fmt.Errorf("render TenantBlueprint %q: %w", name, err)
 	}
 	ti.Status.Namespace = rendered.Namespace
-	return desiredArtifacts(rendered), bp.Generation, nil
+	return desiredArtifacts(rendered), bp.Generation, nil, nil
 }
 
 // recordIntent adds a Pending entry for every desired artifact not yet

@@ -1,0 +1,385 @@
+package controllers_test
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
+	"github.com/tenant-operator/tenant-operator/controllers"
+	"github.com/tenant-operator/tenant-operator/internal/inventory"
+	"github.com/tenant-operator/tenant-operator/internal/provision"
+)
+
+const extraConfigMap = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: extra
+data:
+  tenant: "{{ .TenantID }}"
+`
+
+var _ = Describe("TenantInstallation", func() {
+	const timeout, poll = 60 * time.Second, 200 * time.Millisecond
+	var (
+		ns string
+		bp *tenancyv1alpha1.TenantBlueprint
+		ti *tenancyv1alpha1.TenantInstallation
+	)
+
+	BeforeEach(func() {
+		tenant := nextTenantID()
+		ns = "installs-" + strings.ToLower(tenant)
+		createNamespace(ctx, ns)
+		bp = newBlueprint("bp-"+strings.ToLower(tenant), extraConfigMap)
+		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
+		ti = newInstallation(ns, suiteEnv, tenant, bp.Name)
+	})
+
+	// readyInstallation creates ti and waits until it is Ready.
+	readyInstallation := func() *tenancyv1alpha1.TenantInstallation {
+		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+		Eventually(func(g Gomega) {
+			cur := get(ctx, ti)
+			g.Expect(cur.Status.Phase).To(Equal(tenancyv1alpha1.PhaseReady), "conditions: %+v", cur.Status.Conditions)
+		}, timeout, poll).Should(Succeed())
+		return get(ctx, ti)
+	}
+
+	tenantNamespace := func() string { return get(ctx, ti).Status.Namespace }
+
+	It("provisions exactly the blueprint's artifacts, records them, and reads Current to kstatus and kubectl", func() {
+		cur := readyInstallation()
+
+		rendered, err := renderer.Render(bp, cur)
+		Expect(err).NotTo(HaveOccurred())
+		var want []string
+		for _, o := range rendered.Objects {
+			want = append(want, inventory.KubernetesID(o.GroupVersionKind(), o.GetNamespace(), o.GetName()))
+		}
+		Expect(want).To(HaveLen(7), "namespace, quota, limits, isolation, service account, values, extra")
+		var got []string
+		for _, e := range cur.Status.Provisioned {
+			got = append(got, e.ID)
+			Expect(e.State).To(Equal(tenancyv1alpha1.ArtifactReady), e.ID)
+			Expect(e.Target).To(Equal(tenancyv1alpha1.TargetKubernetes))
+		}
+		Expect(got).To(ConsistOf(want))
+		Expect(cur.Status.ArtifactCount).To(Equal(len(want)))
+		Expect(cur.Finalizers).To(ContainElement(tenancyv1alpha1.Finalizer))
+
+		for _, o := range rendered.Objects {
+			live := o.DeepCopy()
+			Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(o), live)).To(Succeed(), "%s %s", o.GetKind(), o.GetName())
+			Expect(live.GetLabels()).To(HaveKeyWithValue(tenancyv1alpha1.ManagedByLabel, tenancyv1alpha1.ManagedByValue))
+			Expect(live.GetLabels()).To(HaveKeyWithValue(tenancyv1alpha1.InstallationLabel, ns+"."+ti.Name))
+		}
+		Expect(labelledWith(ctx, ti)).To(HaveLen(len(want)))
+
+		Expect(kstatusOf(cur)).To(Equal(status.CurrentStatus))
+		Expect(condition(cur, tenancyv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionTrue))
+		Expect(cur.Status.ObservedGeneration).To(Equal(cur.Generation))
+
+		kubectl := filepath.Join(cp.Env.BinaryAssetsDirectory, "kubectl")
+		out, err := exec.Command(kubectl, "--kubeconfig", cp.KubeconfigPath, "wait", "--for=condition=Ready",
+			"-n", ns, "tenantinstallation/"+ti.Name, "--timeout=30s").CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), string(out))
+		Expect(string(out)).To(ContainSubstring("condition met"))
+	})
+
+	It("repairs an artifact deleted or edited by hand", func() {
+		readyInstallation()
+		key := types.NamespacedName{Namespace: tenantNamespace(), Name: "tenant-values"}
+
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
+		want := cm.Data["tenantID"]
+		cm.Data["tenantID"] = "tampered"
+		Expect(k8sClient.Update(ctx, cm)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
+			g.Expect(cm.Data["tenantID"]).To(Equal(want))
+		}, timeout, poll).Should(Succeed())
+
+		uid := cm.UID
+		Expect(k8sClient.Delete(ctx, cm)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
+			g.Expect(cm.UID).NotTo(Equal(uid), "a new object, not the deleted one")
+		}, timeout, poll).Should(Succeed())
+	})
+
+	It("rolls out a blueprint change: adds new artifacts, prunes dropped ones, never touches what it did not create", func() {
+		readyInstallation()
+		tns := tenantNamespace()
+		foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: tns, Name: "foreign"}, Data: map[string]string{"k": "v"}}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		// A foreign object that a blueprint later asks for by the same name
+		// must not be taken over either.
+		squatter := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: tns, Name: "squatter"}, Data: map[string]string{"mine": "yes"}}
+		Expect(k8sClient.Create(ctx, squatter)).To(Succeed())
+
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(bp), bp)).To(Succeed())
+		bp.Spec.Kubernetes.ExtraManifests = []string{
+			strings.ReplaceAll(extraConfigMap, "name: extra", "name: added"),
+			strings.ReplaceAll(extraConfigMap, "name: extra", "name: squatter"),
+		}
+		Expect(k8sClient.Update(ctx, bp)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			cur := get(ctx, ti)
+			names := map[string]tenancyv1alpha1.ArtifactState{}
+			for _, e := range cur.Status.Provisioned {
+				names[e.Kind+"/"+e.Name] = e.State
+			}
+			g.Expect(names).To(HaveKeyWithValue("ConfigMap/added", tenancyv1alpha1.ArtifactReady))
+			g.Expect(names).NotTo(HaveKey("ConfigMap/extra"))
+			g.Expect(names).To(HaveKeyWithValue("ConfigMap/squatter", tenancyv1alpha1.ArtifactFailed))
+			g.Expect(condition(cur, tenancyv1alpha1.ConditionReady).Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(condition(cur, tenancyv1alpha1.ConditionReady).Message).To(ContainSubstring("not owned by this installation"))
+		}, timeout, poll).Should(Succeed())
+
+		Expect(apierrors.IsNotFound(k8sClient.Get(ctx, types.NamespacedName{Namespace: tns, Name: "extra"}, &corev1.ConfigMap{}))).To(BeTrue(), "dropped artifact pruned")
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: tns, Name: "added"}, &corev1.ConfigMap{})).To(Succeed())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(foreign), foreign)).To(Succeed())
+		Expect(foreign.Labels).To(BeEmpty())
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(squatter), squatter)).To(Succeed())
+		Expect(squatter.Data).To(Equal(map[string]string{"mine": "yes"}))
+		Expect(squatter.Labels).To(BeEmpty())
+	})
+
+	It("removes every artifact on delete, the namespace observed gone, then releases the finalizer", func() {
+		readyInstallation()
+		tns := tenantNamespace()
+		// An object we did not create inside the tenant namespace goes with
+		// the namespace, through the real namespace controller.
+		Expect(k8sClient.Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: tns, Name: "user-data"}})).To(Succeed())
+
+		Expect(k8sClient.Delete(ctx, ti)).To(Succeed())
+		Eventually(func(g Gomega) {
+			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(ti), &tenancyv1alpha1.TenantInstallation{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "installation still exists: %v", err)
+		}, 2*timeout, poll).Should(Succeed(), "controller-manager log:\n%s", cp.ControllerManagerLog())
+
+		err := k8sClient.Get(ctx, types.NamespacedName{Name: tns}, &corev1.Namespace{})
+		Expect(apierrors.IsNotFound(err)).To(BeTrue(), "tenant namespace must be gone, not Terminating: %v", err)
+		Expect(labelledWith(ctx, ti)).To(BeEmpty())
+	})
+
+	It("never waits silently on an artifact that refuses deletion, and can be released deliberately", func() {
+		readyInstallation()
+		tns := tenantNamespace()
+		key := types.NamespacedName{Namespace: tns, Name: "tenant-values"}
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
+		cm.Finalizers = append(cm.Finalizers, "example.com/hold")
+		Expect(k8sClient.Update(ctx, cm)).To(Succeed())
+
+		Expect(k8sClient.Delete(ctx, ti)).To(Succeed())
+		Eventually(func(g Gomega) {
+			cur := get(ctx, ti)
+			g.Expect(cur.Status.Phase).To(Equal(tenancyv1alpha1.PhaseUninstalling))
+			ready := condition(cur, tenancyv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Reason).To(Equal(controllers.ReasonDeletionBlocked))
+			g.Expect(ready.Message).To(ContainSubstring("example.com/hold"))
+			g.Expect(ready.Message).To(ContainSubstring("tenant-values"))
+			e, ok := inventory.Find(cur.Status.Provisioned, inventory.KubernetesID(corev1.SchemeGroupVersion.WithKind("ConfigMap"), tns, "tenant-values"))
+			g.Expect(ok).To(BeTrue())
+			g.Expect(e.State).To(Equal(tenancyv1alpha1.ArtifactDeleting))
+		}, timeout, poll).Should(Succeed())
+
+		By("reporting Stalled, with the way out, once the deletion timeout has passed")
+		Eventually(func(g Gomega) {
+			cur := get(ctx, ti)
+			stalled := condition(cur, tenancyv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(stalled.Message).To(ContainSubstring(tenancyv1alpha1.ReleaseAnnotation))
+			g.Expect(kstatusOf(cur)).To(Equal(status.FailedStatus))
+		}, timeout, poll).Should(Succeed())
+
+		By("releasing on the annotation, with an event naming what is left")
+		cur := get(ctx, ti)
+		patch := client.MergeFrom(cur.DeepCopy())
+		if cur.Annotations == nil {
+			cur.Annotations = map[string]string{}
+		}
+		cur.Annotations[tenancyv1alpha1.ReleaseAnnotation] = "true"
+		Expect(k8sClient.Patch(ctx, cur, patch)).To(Succeed())
+		Eventually(func() bool {
+			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(ti), &tenancyv1alpha1.TenantInstallation{}))
+		}, timeout, poll).Should(BeTrue())
+		Eventually(func(g Gomega) {
+			evs := &corev1.EventList{}
+			g.Expect(k8sClient.List(ctx, evs, client.InNamespace(ns))).To(Succeed())
+			var found bool
+			for _, ev := range evs.Items {
+				if ev.InvolvedObject.Name == ti.Name && ev.Reason == "Released" {
+					found = strings.Contains(ev.Message, "tenant-values")
+				}
+			}
+			g.Expect(found).To(BeTrue(), "a Released event naming tenant-values")
+		}, timeout, poll).Should(Succeed())
+
+		// The held ConfigMap was left, as the release said; clean it up.
+		Expect(k8sClient.Get(ctx, key, cm)).To(Succeed())
+		cm.Finalizers = nil
+		Expect(k8sClient.Update(ctx, cm)).To(Succeed())
+	})
+
+	It("refuses an invalid blueprint with a clear condition and changes nothing", func() {
+		broken := newBlueprint("broken-"+strings.ToLower(ti.Spec.TenantID), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .NoSuchValue }}\n")
+		Expect(k8sClient.Create(ctx, broken)).To(Succeed())
+		ti.Spec.Blueprint = broken.Name
+		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+
+		Eventually(func(g Gomega) {
+			b := &tenancyv1alpha1.TenantBlueprint{}
+			g.Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(broken), b)).To(Succeed())
+			valid := meta.FindStatusCondition(b.Status.Conditions, tenancyv1alpha1.ConditionValid)
+			g.Expect(valid).NotTo(BeNil())
+			g.Expect(valid.Status).To(Equal(metav1.ConditionFalse))
+			g.Expect(valid.Message).To(ContainSubstring("spec.kubernetes.extraManifests[0]"))
+		}, timeout, poll).Should(Succeed())
+
+		Eventually(func(g Gomega) {
+			cur := get(ctx, ti)
+			stalled := condition(cur, tenancyv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Reason).To(Equal(controllers.ReasonInvalidBlueprint))
+			g.Expect(stalled.Message).To(ContainSubstring("spec.kubernetes.extraManifests[0]"))
+			g.Expect(kstatusOf(cur)).To(Equal(status.FailedStatus))
+		}, timeout, poll).Should(Succeed())
+		Consistently(func() []string { return labelledWith(ctx, ti) }, 2*time.Second, poll).Should(BeEmpty())
+		Expect(get(ctx, ti).Status.Provisioned).To(BeEmpty())
+	})
+
+	It("keeps a ready installation unchanged when its blueprint turns invalid", func() {
+		readyInstallation()
+		before := labelledWith(ctx, ti)
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(bp), bp)).To(Succeed())
+		bp.Spec.Kubernetes.ExtraManifests = []string{"apiVersion: v1\nkind: NoSuchKind\nmetadata:\n  name: x\n"}
+		Expect(k8sClient.Update(ctx, bp)).To(Succeed())
+		Eventually(func(g Gomega) {
+			stalled := condition(get(ctx, ti), tenancyv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Message).To(ContainSubstring("NoSuchKind"))
+		}, timeout, poll).Should(Succeed())
+		Expect(labelledWith(ctx, ti)).To(ConsistOf(before), "nothing pruned or changed")
+	})
+
+	It("makes no change while suspended", func() {
+		ti.Spec.Suspend = true
+		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+		Eventually(func() tenancyv1alpha1.Phase { return get(ctx, ti).Status.Phase }, timeout, poll).Should(Equal(tenancyv1alpha1.PhaseSuspended))
+		Consistently(func() []string { return labelledWith(ctx, ti) }, 2*time.Second, poll).Should(BeEmpty())
+	})
+})
+
+var _ = Describe("A reconciler driven step by step", func() {
+	It("reads InProgress while provisioning, Current when ready, and then makes zero writes", func() {
+		tenant := nextTenantID()
+		ns := "manual-" + strings.ToLower(tenant)
+		createNamespace(ctx, ns)
+		bp := newBlueprint("bp-"+strings.ToLower(tenant), extraConfigMap)
+		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
+		ti := newInstallation(ns, manualEnv, tenant, bp.Name)
+		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+
+		counter := &writeCounter{Client: mgrClient}
+		r := &controllers.TenantInstallationReconciler{
+			Client: counter, APIReader: mgrReader, Recorder: events.NewFakeRecorder(100), Renderer: renderer,
+			Provisioners: provision.Registry{Kubernetes: &provision.Kubernetes{Client: counter, APIReader: mgrReader}},
+			Environment:  manualEnv, ResyncInterval: time.Hour,
+		}
+		req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ti)}
+		// synced waits until the manager's cache shows the installation as
+		// the API server has it, so the next step starts from the truth.
+		synced := func() {
+			Eventually(func(g Gomega) {
+				cached := &tenancyv1alpha1.TenantInstallation{}
+				g.Expect(mgrClient.Get(ctx, req.NamespacedName, cached)).To(Succeed())
+				g.Expect(cached.ResourceVersion).To(Equal(get(ctx, ti).ResourceVersion))
+			}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+		}
+
+		synced()
+		_, err := r.Reconcile(ctx, req)
+		Expect(err).NotTo(HaveOccurred())
+		cur := get(ctx, ti)
+		Expect(cur.Finalizers).To(ContainElement(tenancyv1alpha1.Finalizer))
+		Expect(kstatusOf(cur)).To(Equal(status.InProgressStatus), "after the finalizer step")
+
+		synced()
+		_, err = r.Reconcile(ctx, req)
+		Expect(err).NotTo(HaveOccurred())
+		cur = get(ctx, ti)
+		Expect(cur.Status.Provisioned).To(HaveLen(7))
+		Expect(inventory.AllIn(cur.Status.Provisioned, tenancyv1alpha1.ArtifactPending)).To(BeTrue(), "intent recorded before anything is created")
+		Expect(kstatusOf(cur)).To(Equal(status.InProgressStatus), "while provisioning")
+		Expect(labelledWith(ctx, ti)).To(BeEmpty())
+
+		synced()
+		_, err = r.Reconcile(ctx, req)
+		Expect(err).NotTo(HaveOccurred())
+		cur = get(ctx, ti)
+		Expect(cur.Status.Phase).To(Equal(tenancyv1alpha1.PhaseReady))
+		Expect(kstatusOf(cur)).To(Equal(status.CurrentStatus))
+
+		By("reconciling again with everything in place")
+		synced()
+		Eventually(func(g Gomega) {
+			// The artifacts reach the cache shortly after they are made.
+			cm := &corev1.ConfigMap{}
+			g.Expect(mgrClient.Get(ctx, types.NamespacedName{Namespace: cur.Status.Namespace, Name: "extra"}, cm)).To(Succeed())
+		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+		before := counter.n.Load()
+		for range 3 {
+			_, err = r.Reconcile(ctx, req)
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(counter.n.Load() - before).To(BeZero(), "a reconcile that finds everything in place must make no write")
+		Expect(get(ctx, ti).ResourceVersion).To(Equal(cur.ResourceVersion))
+
+		By("and repairing drift with exactly the writes it needs")
+		cm := &corev1.ConfigMap{}
+		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: cur.Status.Namespace, Name: "extra"}, cm)).To(Succeed())
+		cm.Data["tenant"] = "changed"
+		Expect(k8sClient.Update(ctx, cm)).To(Succeed())
+		Eventually(func(g Gomega) {
+			c := &corev1.ConfigMap{}
+			g.Expect(mgrClient.Get(ctx, client.ObjectKeyFromObject(cm), c)).To(Succeed())
+			g.Expect(c.Data["tenant"]).To(Equal("changed"))
+		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+		before = counter.n.Load()
+		_, err = r.Reconcile(ctx, req)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(counter.n.Load() - before).To(Equal(int64(1)), "one apply, no status write")
+		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
+		Expect(cm.Data["tenant"]).To(Equal(tenant))
+
+		By("cleaning up through the same reconciler")
+		Expect(k8sClient.Delete(ctx, ti)).To(Succeed())
+		Eventually(func() bool {
+			synced := &tenancyv1alpha1.TenantInstallation{}
+			if err := mgrClient.Get(ctx, req.NamespacedName, synced); err == nil && !synced.DeletionTimestamp.IsZero() {
+				_, _ = r.Reconcile(ctx, req)
+			}
+			return apierrors.IsNotFound(k8sClient.Get(ctx, req.NamespacedName, &tenancyv1alpha1.TenantInstallation{}))
+		}, 90*time.Second, 500*time.Millisecond).Should(BeTrue())
+	})
+})
