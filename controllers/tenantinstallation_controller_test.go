@@ -352,7 +352,7 @@ var _ = Describe("A reconciler driven step by step", func() {
 			_, err = r.Reconcile(ctx, req)
 			Expect(err).NotTo(HaveOccurred())
 		}
-		Expect(counter.n.Load() - before).To(BeZero(), "a reconcile that finds everything in place must make no write")
+		Expect(counter.n.Load()-before).To(BeZero(), "a reconcile that finds everything in place must make no write")
 		Expect(get(ctx, ti).ResourceVersion).To(Equal(cur.ResourceVersion))
 
 		By("and repairing drift with exactly the writes it needs")
@@ -368,7 +368,7 @@ var _ = Describe("A reconciler driven step by step", func() {
 		before = counter.n.Load()
 		_, err = r.Reconcile(ctx, req)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(counter.n.Load() - before).To(Equal(int64(1)), "one apply, no status write")
+		Expect(counter.n.Load()-before).To(Equal(int64(1)), "one apply, no status write")
 		Expect(k8sClient.Get(ctx, client.ObjectKeyFromObject(cm), cm)).To(Succeed())
 		Expect(cm.Data["tenant"]).To(Equal(tenant))
 

@@ -186,7 +186,3 @@ type TenantBlueprintList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TenantBlueprint `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TenantBlueprint{}, &TenantBlueprintList{})
-}

@@ -270,7 +270,3 @@ type TenantInstallationList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []TenantInstallation `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&TenantInstallation{}, &TenantInstallationList{})
-}
