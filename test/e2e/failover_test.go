@@ -166,7 +166,7 @@ var _ = Describe("leader failover between two manager replicas", Ordered, func()
 		Expect(k8s.Create(ctx, newInstallation(installNS, env, "Cust1002"))).To(Succeed())
 
 		By("the follower taking the lease and provisioning the new installation")
-		Eventually(func() bool { return follower.isLeader() }).WithTimeout(60 * time.Second).WithPolling(250 * time.Millisecond).Should(BeTrue(), "follower log:\n%s", follower.Log())
+		Eventually(func() bool { return follower.isLeader() }).WithTimeout(60*time.Second).WithPolling(250*time.Millisecond).Should(BeTrue(), "follower log:\n%s", follower.Log())
 		Expect(leaseHolder(ctx)).NotTo(Equal(oldHolder))
 		Eventually(provisioned(ctx, "ha-cust1002")).WithTimeout(60 * time.Second).WithPolling(500 * time.Millisecond).Should(Succeed())
 		GinkgoWriter.Printf("took over and provisioned in %s after the kill\n", time.Since(killedAt).Round(time.Millisecond))
