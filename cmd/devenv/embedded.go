@@ -223,6 +223,7 @@ func envtestAssets(ctx context.Context, root string) (string, error) {
 	cmd.Dir = root
 	cmd.Stdout = &out
 	cmd.Stderr = os.Stderr // build progress, shown on first use only
+	killGroupOnCancel(cmd)
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("hack/envtest.sh (builds the control plane binaries): %w", err)
 	}
@@ -231,6 +232,14 @@ func envtestAssets(ctx context.Context, root string) (string, error) {
 		return "", fmt.Errorf("hack/envtest.sh printed %q, which lacks one of %s", dir, strings.Join(need, ", "))
 	}
 	return dir, nil
+}
+
+// killGroupOnCancel runs cmd in its own process group and ends the whole
+// group when its context is cancelled, so an interrupted build leaves no
+// compiler behind.
+func killGroupOnCancel(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 }
 
 func hasAll(dir string, names []string) bool {
@@ -265,6 +274,7 @@ func managerBinary(ctx context.Context, root, given string) (string, error) {
 	cmd.Dir = root
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
+	killGroupOnCancel(cmd)
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("go build ./cmd/manager: %w\n%s", err, stderr.String())
 	}
