@@ -10,8 +10,9 @@ package superofficesim
 //	/api/state/{ctx}                    the tenant state API (names the current address)
 //	/Login/api/PartnerSystemUser/Authenticate   the system user exchange
 //
-// v1/{Entity}/UdefLayout/Published (the published layout) is an assumption
-// beyond superoffice.md. Artifact endpoints under a tenant's api/ follow shared/superoffice.md;
+// Artifact endpoints under a tenant's api/ follow shared/superoffice.md;
+// v1/{Entity}/UdefLayout/Published (the published layout) and
+// v1/Agents/List/GetTaskMenu (null when absent) are assumptions beyond it;
 // entity field names follow SuperOffice's REST entities where known
 // (WebPanelEntity, TaskMenu, UdefField, Webhook) and are an assumption
 // elsewhere. Every request to a tenant is recorded, so tests can ask for
@@ -1081,7 +1082,8 @@ func sortedValues[V any](m map[int]V) []V {
 //	drop/<times>   fail-after-create/<times>   (times 0 = until cleared)
 //	latency/<duration>   move/<host>   revoke
 //
-// e.g. "Cust12345/429/5/2,Cust12345/latency/100ms".
+// e.g. "Cust12345/429/5/2,Cust12345/latency/100ms". Retry-After here is
+// seconds only (an HTTP date holds a comma); tests can set dates with InjectFault.
 func (r *REST) ApplyFaultSpec(spec string) error {
 	var apply []func()
 	for _, entry := range strings.Split(spec, ",") {
