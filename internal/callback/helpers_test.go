@@ -15,6 +15,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"golang.org/x/time/rate"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -144,12 +145,14 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	burst := o.burst
+	burst, limit := o.burst, rate.Limit(1000)
 	if burst == 0 {
 		burst = 1000
+	} else {
+		limit = rate.Every(time.Hour) // no refill during the test
 	}
 	h.srv, err = New(Options{Config: h.cfg, Verifier: v, Reader: h.kube, Writer: h.kube, Log: h.logs.logger(),
-		Now: h.clock.now, ClientRate: 1000, ClientBurst: burst})
+		Now: h.clock.now, ClientRate: limit, ClientBurst: burst})
 	if err != nil {
 		t.Fatal(err)
 	}
