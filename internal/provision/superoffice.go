@@ -171,3 +171,30 @@ func identityFromID(e tenancyv1alpha1.ProvisionedArtifact) string {
 	}
 	return ""
 }
+
+// EndpointUpdater returns a function for superoffice.RESTOptions.OnEndpointMoved:
+// it writes a tenant's new API base into spec.endpoints.webAPIURL of its
+// installations in this environment, so the next client starts at the right
+// host. Failures are returned to report (the REST service remembers the move
+// in memory meanwhile).
+func EndpointUpdater(c client.Client, environment string) func(ctx context.Context, tenantID, webAPIURL string) error {
+	return func(ctx context.Context, tenantID, webAPIURL string) error {
+		var list tenancyv1alpha1.TenantInstallationList
+		if err := c.List(ctx, &list); err != nil {
+			return fmt.Errorf("list installations to record the moved endpoint of %s: %w", tenantID, err)
+		}
+		var errs []error
+		for i := range list.Items {
+			ti := &list.Items[i]
+			if !strings.EqualFold(ti.Spec.TenantID, tenantID) || ti.Spec.Environment != environment || ti.Spec.Endpoints.WebAPIURL == webAPIURL {
+				continue
+			}
+			patch := client.MergeFromWithOptions(ti.DeepCopy(), client.MergeFromWithOptimisticLock{})
+			ti.Spec.Endpoints.WebAPIURL = webAPIURL
+			if err := c.Patch(ctx, ti, patch); err != nil {
+				errs = append(errs, fmt.Errorf("record moved endpoint in %s/%s: %w", ti.Namespace, ti.Name, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+}

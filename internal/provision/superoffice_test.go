@@ -463,3 +463,44 @@ func TestIdentityParsing(t *testing.T) {
 		t.Errorf("WebhookSecretName = %q", got)
 	}
 }
+
+// TestRequestBudget measures the requests one installation of a blueprint
+// with one artifact of each kind costs, and guards the numbers. The floor
+// the API allows (no find-before-create, no verification, no publish
+// check) is 7 REST calls to install and 7 to uninstall, plus one exchange.
+func TestRequestBudget(t *testing.T) {
+	h := newSOHarness(t)
+	ctx := context.Background()
+	var entries []tenancyv1alpha1.ProvisionedArtifact
+	count := func() (int, int) {
+		st := h.rest.Stats(soTenant)
+		h.rest.ResetStats(soTenant)
+		return st.REST, st.Exchanges + st.StateReads
+	}
+	for _, k := range kindCases() {
+		e, err := h.provs[k.kind].Apply(ctx, h.tenant(), k.desired(k.spec))
+		if err != nil {
+			t.Fatal(err)
+		}
+		entries = append(entries, e)
+	}
+	installREST, installOther := count()
+	for _, k := range kindCases() {
+		if _, err := h.provs[k.kind].Apply(ctx, h.tenant(), k.desired(k.spec)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steadyREST, _ := count()
+	for i, k := range kindCases() {
+		if gone, _, err := h.provs[k.kind].Delete(ctx, h.tenant(), entries[i]); err != nil || !gone {
+			t.Fatalf("delete %s: %v %v", k.kind, gone, err)
+		}
+	}
+	uninstallREST, _ := count()
+	t.Logf("requests per installation (one of each kind): install %d REST + %d exchange, steady re-check %d, uninstall %d (API floor: 7 + 1, 0, 7)",
+		installREST, installOther, steadyREST, uninstallREST)
+	if installREST != 14 || installOther != 1 || steadyREST != 5 || uninstallREST != 13 {
+		t.Errorf("request budget changed: install %d+%d (want 14+1), steady %d (want 5), uninstall %d (want 13)",
+			installREST, installOther, steadyREST, uninstallREST)
+	}
+}
