@@ -485,8 +485,12 @@ func TestStateChange(t *testing.T) {
 	if s := send(superofficesim.ChangeResume, testTenant); s != 200 || get().Spec.Suspend {
 		t.Errorf("resume: %d", s)
 	}
+	h.rest.MoveTenant(testTenant, "host9")
 	if s := send(superofficesim.ChangeMove, testTenant); s != 200 || !strings.HasSuffix(get().Annotations[tenancyv1alpha1.ReconcileRequestAnnotation], "/Move") {
 		t.Errorf("move: %d %v", s, get().Annotations)
+	}
+	if got, want := get().Spec.Endpoints.WebAPIURL, h.rest.TenantAPIURL(testTenant); got != want || !strings.Contains(got, "host9") {
+		t.Errorf("endpoints after Move: %q, want %q", got, want)
 	}
 	if s := send(superofficesim.ChangeSuspend, otherTenant); s != 200 {
 		t.Errorf("unknown tenant: %d", s)

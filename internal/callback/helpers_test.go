@@ -80,6 +80,7 @@ type harness struct {
 	t      testing.TB
 	sim    *superofficesim.Simulator
 	id     *superofficesim.Identity
+	rest   *superofficesim.REST
 	simURL string
 	kube   client.WithWatch
 	srv    *Server
@@ -103,10 +104,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	sim.AddTenant(superofficesim.Tenant{ContextID: testTenant, Serial: "12345", CompanyName: "Example AS"})
 	sim.AddTenant(superofficesim.Tenant{ContextID: otherTenant, Serial: "777", CompanyName: "Other AS"})
+	rest := sim.RegisterREST()
 	simSrv := sim.Start()
 	t.Cleanup(simSrv.Close)
 
-	h := &harness{t: t, sim: sim, id: id, simURL: simSrv.URL, clock: &clock{}, logs: &logSink{}}
+	h := &harness{t: t, sim: sim, id: id, rest: rest, simURL: simSrv.URL, clock: &clock{}, logs: &logSink{}}
 	var handler http.Handler
 	h.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(h.ts.Close)
@@ -123,11 +125,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	h.cfg = &config.Config{
 		Environment: config.Environment{
 			Name: testEnv, Issuer: simSrv.URL,
-			AuthorizeURL: simSrv.URL + "/login/common/oauth/authorize",
-			TokenURL:     simSrv.URL + "/login/common/oauth/tokens",
-			JWKSURL:      simSrv.URL + "/login/.well-known/jwks",
-			ClientID:     testClientID,
-			RedirectURL:  h.ts.URL + "/callback",
+			AuthorizeURL:    simSrv.URL + "/login/common/oauth/authorize",
+			TokenURL:        simSrv.URL + "/login/common/oauth/tokens",
+			JWKSURL:         simSrv.URL + "/login/.well-known/jwks",
+			StateAPIBaseURL: simSrv.URL + "/api/state/",
+			ClientID:        testClientID,
+			RedirectURL:     h.ts.URL + "/callback",
 		},
 		AppName:      "TestApp",
 		Callback:     config.Callback{Namespace: testNS},

@@ -2,13 +2,16 @@ package callback
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +32,9 @@ const (
 	ChangeDelete
 	ChangeMove
 )
+
+// stateAPITimeout bounds the tenant state API call of a state change.
+const stateAPITimeout = 5 * time.Second
 
 var changeNames = []string{"Upgrade", "BackupRestored", "Suspend", "Resume", "Delete", "Move"}
 
@@ -170,6 +176,12 @@ func (s *Server) applyStateChange(r *http.Request, ti *tenancyv1alpha1.TenantIns
 	case ChangeResume:
 		want.Spec.Suspend = false
 	default: // Upgrade, BackupRestored, Move
+		if api, err := s.tenantAPIURL(ctx, ti.Spec.TenantID); err != nil {
+			// Not fatal: the re-check below finds the tenant's host again.
+			s.log.Info("tenant state API not read", "installation", ti.Name, "reason", err.Error())
+		} else if api != "" {
+			want.Spec.Endpoints.WebAPIURL = api
+		}
 		if want.Annotations == nil {
 			want.Annotations = map[string]string{}
 		}
@@ -189,4 +201,44 @@ func (s *Server) applyStateChange(r *http.Request, ti *tenancyv1alpha1.TenantIns
 	default:
 		return "re-check requested", nil
 	}
+}
+
+// tenantAPIURL asks SuperOffice's tenant state API where the tenant's REST
+// API now lives (its "Api" field), so a moved tenant's endpoints are right
+// before the re-check starts.
+func (s *Server) tenantAPIURL(ctx context.Context, tenant string) (string, error) {
+	base := s.cfg.Environment.StateAPIBaseURL
+	if base == "" {
+		return "", nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, stateAPITimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(base, "/")+"/"+url.PathEscape(tenant), nil)
+	if err != nil {
+		return "", fmt.Errorf("state API request: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := s.httpClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("state API unreachable: %w", errors.Unwrap(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("state API answered %d", resp.StatusCode)
+	}
+	var st struct {
+		ContextIdentifier string
+		API               string `json:"Api"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&st); err != nil {
+		return "", errors.New("state API answer does not parse")
+	}
+	if !strings.EqualFold(st.ContextIdentifier, tenant) {
+		return "", errors.New("state API answered for another tenant")
+	}
+	u, err := url.Parse(st.API)
+	if err != nil || (u.Scheme != "https" && !(u.Scheme == "http" && !s.cfg.Environment.IsBuiltin())) || u.Host == "" || u.User != nil {
+		return "", errors.New("state API gave no usable Api URL")
+	}
+	return st.API, nil
 }
