@@ -32,6 +32,9 @@ type SuperOfficeOptions struct {
 	AppName string
 	// Client reads the credentials Secrets and writes the webhook Secrets.
 	Client client.Client
+	// APIReader, when set, reads webhook Secrets uncached, so a Secret made
+	// a moment ago is seen even before the cache has it.
+	APIReader client.Reader
 	// REST is the environment's shared REST service (limits, 421 memory).
 	REST *superoffice.RESTService
 	// SystemUser exchanges system tokens for tickets.
@@ -65,6 +68,14 @@ type soBase struct {
 	opts SuperOfficeOptions
 }
 
+// secretReader reads webhook Secrets: uncached when possible.
+func (b *soBase) secretReader() client.Reader {
+	if b.opts.APIReader != nil {
+		return b.opts.APIReader
+	}
+	return b.opts.Client
+}
+
 // ReconsentURL is where a tenant's administrator gives access again.
 func (b *soBase) ReconsentURL() string {
 	base := strings.TrimRight(b.opts.PublicBaseURL, "/")
@@ -86,7 +97,12 @@ func (b *soBase) client(ctx context.Context, t Tenant) (*superoffice.Client, err
 	}
 	sec := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: ti.Namespace, Name: ti.Spec.CredentialsSecretRef.Name}
-	if err := b.opts.Client.Get(ctx, key, sec); err != nil {
+	err := b.opts.Client.Get(ctx, key, sec)
+	if apierrors.IsNotFound(err) && b.opts.APIReader != nil {
+		// A Secret written a moment ago by the callback may not be cached yet.
+		err = b.opts.APIReader.Get(ctx, key, sec)
+	}
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			return nil, b.credentials(ti, &superoffice.CredentialsError{Reason: fmt.Sprintf("the credentials Secret %s does not exist", key.Name)})
 		}

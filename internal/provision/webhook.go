@@ -81,7 +81,7 @@ func (p *webhookProvisioner) target(s tenancyv1alpha1.Webhook) (string, error) {
 func (p *webhookProvisioner) ensureSecret(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation, name string) (secret string, created bool, err error) {
 	key := client.ObjectKey{Namespace: ti.Namespace, Name: WebhookSecretName(ti.Name, name)}
 	sec := &corev1.Secret{}
-	err = p.opts.Client.Get(ctx, key, sec)
+	err = p.secretReader().Get(ctx, key, sec)
 	switch {
 	case err == nil:
 		if sec.Labels[tenancyv1alpha1.ManagedByLabel] != tenancyv1alpha1.ManagedByValue {
@@ -241,7 +241,7 @@ func (p *webhookProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1al
 	ti := t.Installation
 	sec := &corev1.Secret{}
 	key := client.ObjectKey{Namespace: ti.Namespace, Name: WebhookSecretName(ti.Name, e.Name)}
-	switch err := p.opts.Client.Get(ctx, key, sec); {
+	switch err := p.secretReader().Get(ctx, key, sec); {
 	case apierrors.IsNotFound(err):
 		return true, "", nil
 	case err != nil:
