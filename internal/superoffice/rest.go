@@ -258,7 +258,7 @@ func (c *Client) Do(ctx context.Context, r Request, out any) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if r.Idempotent && c.mayRetry(&attempt, start) {
+			if r.Idempotent && c.mayRetry(ctx, &attempt, start) {
 				continue
 			}
 			return &TransientError{Err: fmt.Errorf("%s %s: %w", r.Method, r.Path, err)}
@@ -297,7 +297,7 @@ func (c *Client) Do(ctx context.Context, r Request, out any) error {
 			c.meter.throttled(r.Op, true)
 			return &ThrottledError{RetryAfter: d, Reason: fmt.Sprintf("SuperOffice answered %d", code)}
 		case code >= 500 || code == http.StatusRequestTimeout:
-			if r.Idempotent && c.mayRetry(&attempt, start) {
+			if r.Idempotent && c.mayRetry(ctx, &attempt, start) {
 				continue
 			}
 			return &TransientError{Err: c.apiError(r, code, raw)}
@@ -313,7 +313,7 @@ func (c *Client) apiError(r Request, code int, raw []byte) *APIError {
 
 // mayRetry sleeps a short jittered backoff and reports true when another
 // attempt fits into the attempt count and the retry budget.
-func (c *Client) mayRetry(attempt *int, start time.Time) bool {
+func (c *Client) mayRetry(ctx context.Context, attempt *int, start time.Time) bool {
 	opts := c.svc.opts
 	*attempt++
 	if *attempt >= opts.Attempts {
@@ -324,8 +324,7 @@ func (c *Client) mayRetry(attempt *int, start time.Time) bool {
 	if opts.Now().Sub(start)+d > opts.RetryBudget {
 		return false
 	}
-	time.Sleep(d)
-	return true
+	return sleep(ctx, d) == nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

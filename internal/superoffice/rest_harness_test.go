@@ -52,7 +52,7 @@ func simKeyfunc(s *superofficesim.Simulator) jwt.Keyfunc {
 	}
 }
 
-func newRESTHarness(t *testing.T) *restHarness {
+func newRESTHarness(t testing.TB) *restHarness {
 	t.Helper()
 	s, err := superofficesim.New(superofficesim.Options{ClientID: "client-id", ClientSecret: testSecret, AppPublicKey: &testAppKey.PublicKey, KeyBits: 1024})
 	if err != nil {
@@ -73,7 +73,7 @@ func newRESTHarness(t *testing.T) *restHarness {
 	return &restHarness{sim: s, rest: r, srv: srv, appKey: testAppKey, su: su, usage: &tenancyv1alpha1.Usage{}}
 }
 
-func (h *restHarness) service(t *testing.T, mod func(*RESTOptions)) *RESTService {
+func (h *restHarness) service(t testing.TB, mod func(*RESTOptions)) *RESTService {
 	t.Helper()
 	o := RESTOptions{Environment: "test", AppToken: testSecret, StateAPIBaseURL: h.srv.URL,
 		Limits: Limits{GlobalRate: 1000, GlobalBurst: 1000, TenantRate: 1000, TenantBurst: 1000, MaxWait: 10 * time.Millisecond}}
@@ -87,7 +87,7 @@ func (h *restHarness) service(t *testing.T, mod func(*RESTOptions)) *RESTService
 	return svc
 }
 
-func (h *restHarness) client(t *testing.T, svc *RESTService) *Client {
+func (h *restHarness) client(t testing.TB, svc *RESTService) *Client {
 	t.Helper()
 	c, err := svc.Tenant(TenantClientOptions{
 		TenantID: testTenant, WebAPIURL: h.rest.TenantAPIURL(testTenant),
