@@ -319,7 +319,8 @@ func TestOverlaysRunSideBySide(t *testing.T) {
 				t.Errorf("cluster-scoped %s is rendered by both %s and %s", key, prev, tg.name)
 			}
 			owner[key] = tg.name
-			if !strings.HasPrefix(u.GetName(), tg.prefix) && !(isNamespace(u) && u.GetName() == tg.namespace) {
+			namedForEnv := strings.HasPrefix(u.GetName(), tg.prefix) || (isNamespace(u) && u.GetName() == tg.namespace)
+			if !namedForEnv {
 				t.Errorf("%s: cluster-scoped %s is not named %s*", tg.name, key, tg.prefix)
 			}
 		}
@@ -625,7 +626,9 @@ func checkDeployment(t *testing.T, tg target, objs []*unstructured.Unstructured)
 	if c == nil {
 		t.Fatal("no container named manager")
 	}
-	if image, _ := c["image"].(string); !strings.HasPrefix(image, "controller:") && !(tg.overlay && strings.Contains(image, "/tenant-operator:")) {
+	image, _ := c["image"].(string)
+	imageOK := strings.HasPrefix(image, "controller:") || (tg.overlay && strings.Contains(image, "/tenant-operator:"))
+	if !imageOK {
 		t.Errorf("image %q: config/manager must use the name %q so that `kustomize edit set image controller=...` works", image, "controller")
 	}
 	if cmd, _, _ := unstructured.NestedStringSlice(c, "command"); !slices.Equal(cmd, []string{"/manager"}) {
