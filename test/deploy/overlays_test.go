@@ -1044,3 +1044,72 @@ func TestSampleBlueprintUsesEveryArtifactKind(t *testing.T) {
 		t.Errorf("the sample blueprint's extraManifests hold no ConfigMap")
 	}
 }
+
+// TestDockerfileMatchesDeployment: no container engine runs here, so at least
+// hold the Dockerfile to what the Deployment expects of the image (binary
+// path, non-root user, ports) and to the static, distroless build.
+func TestDockerfileMatchesDeployment(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var froms, copies, exposed []string
+	var user, entrypoint string
+	cgoOff := false
+	for line := range strings.SplitSeq(string(raw), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || strings.HasPrefix(fields[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(fields[0]) {
+		case "FROM":
+			froms = append(froms, fields[1])
+		case "COPY":
+			copies = append(copies, strings.Join(fields[1:], " "))
+		case "USER":
+			user = fields[1]
+		case "EXPOSE":
+			exposed = append(exposed, fields[1:]...)
+		case "ENTRYPOINT":
+			entrypoint = strings.Join(fields[1:], " ")
+		}
+		if strings.Contains(line, "CGO_ENABLED=0") {
+			cgoOff = true
+		}
+	}
+	if len(froms) != 2 || !strings.HasPrefix(froms[0], "golang:1.26") || froms[1] != "gcr.io/distroless/static:nonroot" {
+		t.Errorf("FROM %v: want a golang:1.26 builder and gcr.io/distroless/static:nonroot", froms)
+	}
+	if !cgoOff {
+		t.Error("the build must set CGO_ENABLED=0 (static binary on distroless/static)")
+	}
+	if user != "65532:65532" {
+		t.Errorf("USER %q, want 65532:65532 (the Deployment's runAsUser)", user)
+	}
+	dep := byKind(mustRender(t, "default"), "Deployment")[0]
+	c := managerContainer(dep)
+	cmd, _, _ := unstructured.NestedStringSlice(c, "command")
+	if entrypoint != `["`+cmd[0]+`"]` || !slices.ContainsFunc(copies, func(s string) bool { return strings.HasSuffix(s, " "+cmd[0]) }) {
+		t.Errorf("ENTRYPOINT %s / COPY %v do not provide the Deployment's command %v", entrypoint, copies, cmd)
+	}
+	ports, _, _ := unstructured.NestedSlice(c, "ports")
+	for _, p := range ports {
+		n := fmt.Sprint(p.(map[string]any)["containerPort"])
+		if !slices.Contains(exposed, n) {
+			t.Errorf("container port %s is not EXPOSEd in the Dockerfile (%v)", n, exposed)
+		}
+	}
+	// .dockerignore is an allowlist: what is copied must be let in.
+	ignore, err := os.ReadFile(filepath.Join("..", "..", ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{"api/", "cmd/", "controllers/", "internal/"} {
+		if !slices.ContainsFunc(copies, func(s string) bool { return strings.HasPrefix(s, dir+" ") }) {
+			t.Errorf("the Dockerfile does not COPY %s, which ./cmd/manager is built from", dir)
+		}
+		if !slices.Contains(strings.Fields(string(ignore)), "!"+dir+"**") {
+			t.Errorf(".dockerignore does not let %s into the build context", dir)
+		}
+	}
+}
