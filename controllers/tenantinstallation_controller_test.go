@@ -209,7 +209,8 @@ var _ = Describe("TenantInstallation", func() {
 			g.Expect(stalled).NotTo(BeNil())
 			g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
 			g.Expect(stalled.Message).To(ContainSubstring(tenancyv1alpha1.ReleaseAnnotation))
-			g.Expect(kstatusOf(cur)).To(Equal(status.FailedStatus))
+			// kstatus reads any object with a deletion timestamp as Terminating.
+			g.Expect(kstatusOf(cur)).To(Equal(status.TerminatingStatus))
 		}, timeout, poll).Should(Succeed())
 
 		By("releasing on the annotation, with an event naming what is left")
