@@ -128,7 +128,10 @@ func TestRenderedConfigAppliesToAPIServer(t *testing.T) {
 		})
 	}
 	t.Run("samples", func(t *testing.T) {
-		// The samples need the CRDs, which the subtests above installed.
+		// The samples need the CRDs (installed again, in case this subtest runs alone).
+		if _, err := apply(t.Context(), crdsOf(mustRender(t, "crd")), applyOptions{fieldManager: "deploy-test", force: true}); err != nil {
+			t.Fatal(err)
+		}
 		objs := mustRender(t, "samples")
 		kinds := map[string]bool{}
 		for _, u := range objs {
