@@ -143,6 +143,20 @@ func (id *Identity) SetConsentPage(on bool) {
 	id.opts.ConsentPage = on
 }
 
+// SetClock replaces the simulator's clock (tokens, code expiry).
+func (id *Identity) SetClock(now func() time.Time) {
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.now = now
+}
+
+func (id *Identity) clock() time.Time {
+	id.mu.Lock()
+	now := id.now
+	id.mu.Unlock()
+	return now()
+}
+
 // JWKSFetches counts GET /login/.well-known/jwks since start or the last reset.
 func (id *Identity) JWKSFetches() int64 { return id.jwksFetches.Load() }
 
@@ -176,7 +190,7 @@ func (id *Identity) TenantURLs(ctx string) (webAPI, netServer string) {
 // IDTokenClaims are the claims SuperOffice puts in an id_token for user,
 // with iat as a string as in SuperOffice's own documentation sample.
 func (id *Identity) IDTokenClaims(u User, nonce string) map[string]any {
-	now := id.now()
+	now := id.clock()
 	webAPI, netServer := id.TenantURLs(u.Tenant)
 	t, _ := id.sim.Tenant(u.Tenant)
 	c := map[string]any{
@@ -281,7 +295,7 @@ type StateChange struct {
 // StateChangeToken signs the Token of a state change for tenant ctx. Its
 // real claims are unknown; the simulator uses iss, aud, ctx, iat and exp.
 func (id *Identity) StateChangeToken(ctx string) (string, error) {
-	now := id.now()
+	now := id.clock()
 	return id.MintIDToken(map[string]any{
 		"iss":    id.Issuer(),
 		"aud":    id.sim.Options().ClientID,
@@ -407,9 +421,10 @@ func (id *Identity) authorize(w http.ResponseWriter, r *http.Request) {
 	switch q.Get("response_type") {
 	case "code":
 		code := identityRandom(32)
+		expires := id.clock().Add(codeLifetime)
 		id.mu.Lock()
 		id.codes[code] = &authCode{clientID: clientID, redirectURI: redirectURI, challenge: q.Get("code_challenge"),
-			method: q.Get("code_challenge_method"), nonce: q.Get("nonce"), user: user, expires: id.now().Add(codeLifetime)}
+			method: q.Get("code_challenge_method"), nonce: q.Get("nonce"), user: user, expires: expires}
 		id.mu.Unlock()
 		resp.Set("code", code)
 	case "id_token":
@@ -508,7 +523,7 @@ func (id *Identity) tokens(w http.ResponseWriter, r *http.Request) {
 		case !ok:
 			identityTokenError(w, http.StatusBadRequest, "invalid_grant", "unknown or used code")
 			return
-		case id.now().After(c.expires):
+		case id.clock().After(c.expires):
 			identityTokenError(w, http.StatusBadRequest, "invalid_grant", "code expired")
 			return
 		case c.clientID != clientID || c.redirectURI != r.PostForm.Get("redirect_uri"):
