@@ -42,6 +42,7 @@ func printBanner(u *ui, b bannerInput) {
 	fmt.Fprintf(&s, "  Uninstall           %s/uninstall?tenant=%s\n", b.callbackURL, b.tenant)
 	fmt.Fprintf(&s, "  SuperOffice sim     %s   (what the app created: %s/_devenv/tenants/%s/objects)\n", b.simulatorURL, b.simulatorURL, b.tenant)
 	fmt.Fprintf(&s, "  Kubeconfig          %s\n", b.kubeconfig)
+	fmt.Fprintf(&s, "  kubectl             %s\n", b.kubectl)
 	fmt.Fprintf(&s, "  Manager log         %s   (pid %d)\n", b.managerLog, b.managerPID)
 	fmt.Fprintf(&s, "  Work directory      %s\n", b.dir)
 	fmt.Fprintf(&s, "\n  Try:\n")

@@ -62,7 +62,7 @@ func runEmbedded(ctx context.Context, u *ui, o options, why string) (err error) 
 	if err != nil {
 		return err
 	}
-	u.step("control plane binaries "+shortenHome(assets), time.Since(t))
+	u.step("control plane binaries (cached source build)", time.Since(t))
 
 	// 2. The manager binary; go build caches, so a second start is quick.
 	t = time.Now()
@@ -70,7 +70,7 @@ func runEmbedded(ctx context.Context, u *ui, o options, why string) (err error) 
 	if err != nil {
 		return err
 	}
-	u.step("manager binary "+relTo(root, manager), time.Since(t))
+	u.step("manager binary ("+relTo(root, manager)+")", time.Since(t))
 
 	// 3. etcd, kube-apiserver, kube-controller-manager and the CRDs.
 	t = time.Now()
@@ -107,7 +107,7 @@ func runEmbedded(ctx context.Context, u *ui, o options, why string) (err error) 
 	if err := installSamples(ctx, kube, root); err != nil {
 		return err
 	}
-	u.step("sample blueprint \"default\" and namespace "+devNamespace, time.Since(t))
+	u.step("blueprint \"default\", namespace "+devNamespace, time.Since(t))
 
 	// 5. The SuperOffice simulator, in this process.
 	t = time.Now()
@@ -464,13 +464,6 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-func shortenHome(p string) string {
-	if home, err := os.UserHomeDir(); err == nil && home != "" && strings.HasPrefix(p, home+"/") {
-		return "~" + strings.TrimPrefix(p, home)
-	}
-	return p
 }
 
 func relTo(root, p string) string {

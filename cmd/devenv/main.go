@@ -151,7 +151,7 @@ type ui struct {
 func newUI(w io.Writer) *ui { return &ui{w: w, start: time.Now()} }
 
 func (u *ui) step(what string, took time.Duration) {
-	fmt.Fprintf(u.w, "  ✓ %-58s %6s\n", what, took.Round(100*time.Millisecond))
+	fmt.Fprintf(u.w, "  ✓ %-54s %6s\n", what, took.Round(100*time.Millisecond))
 }
 
 func (u *ui) info(format string, args ...any) {

@@ -5,6 +5,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
 // TestE2E runs the Ginkgo specs of this package. There is deliberately no
@@ -12,5 +14,7 @@ import (
 // control plane, manager processes) and stops it again.
 func TestE2E(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// The specs' own controller-runtime clients log here, shown on failure.
+	logf.SetLogger(zap.New(zap.WriteTo(GinkgoWriter)))
 	RunSpecs(t, "End-to-end")
 }
