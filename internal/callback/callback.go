@@ -250,7 +250,7 @@ func (s *Server) exchangeCode(ctx context.Context, code, verifier string) (*toke
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.httpClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("token endpoint unreachable: %w", errors.Unwrap(err))
+		return nil, fmt.Errorf("token endpoint unreachable: %w", transportCause(err))
 	}
 	defer resp.Body.Close()
 	var tr tokenResponse
@@ -267,4 +267,14 @@ func (s *Server) exchangeCode(ctx context.Context, code, verifier string) (*toke
 		return nil, errors.New("token endpoint answer lacks an id_token")
 	}
 	return &tr, nil
+}
+
+// transportCause drops the *url.Error wrapper, whose text repeats the URL,
+// and keeps the cause (e.g. "connection refused").
+func transportCause(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.Err != nil {
+		return ue.Err
+	}
+	return err
 }

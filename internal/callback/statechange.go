@@ -220,7 +220,7 @@ func (s *Server) tenantAPIURL(ctx context.Context, tenant string) (string, error
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.httpClient.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("state API unreachable: %w", errors.Unwrap(err))
+		return "", fmt.Errorf("state API unreachable: %w", transportCause(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
