@@ -2,10 +2,15 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -45,6 +50,13 @@ type SuperOfficeOptions struct {
 	// PublicBaseURL is the operator's public base; the re-consent link is
 	// PublicBaseURL + /install?env=<environment>.
 	PublicBaseURL string
+	// RecheckAfter is how long an artifact found in place is trusted
+	// without asking SuperOffice again (1 minute when zero, never when
+	// negative). Without it every reconcile re-reads every artifact before
+	// reaching the next pending one, and under a rate limit a long
+	// blueprint would never finish; with it progress is kept between
+	// reconciles. The reconciler's periodic resync still re-checks for drift.
+	RecheckAfter time.Duration
 }
 
 // WebhookPath is where the operator receives SuperOffice webhooks.
@@ -53,14 +65,90 @@ const WebhookPath = "/webhooks/superoffice"
 // NewSuperOffice returns the provisioners of every SuperOffice kind, keyed
 // by kind, for Registry.SuperOffice.
 func NewSuperOffice(opts SuperOfficeOptions) map[string]Provisioner {
-	b := &soBase{opts: opts}
-	return map[string]Provisioner{
-		KindWebPanel:         &webPanelProvisioner{b},
-		KindUserDefinedField: &udfProvisioner{b},
-		KindButton:           &buttonProvisioner{b},
-		KindPreference:       &preferenceProvisioner{b},
-		KindWebhook:          &webhookProvisioner{b},
+	if opts.RecheckAfter == 0 {
+		opts.RecheckAfter = time.Minute
 	}
+	b := &soBase{opts: opts}
+	v := &verifiedCache{ttl: opts.RecheckAfter, m: map[string]verified{}}
+	return map[string]Provisioner{
+		KindWebPanel:         &recheck{&webPanelProvisioner{b}, v},
+		KindUserDefinedField: &recheck{&udfProvisioner{b}, v},
+		KindButton:           &recheck{&buttonProvisioner{b}, v},
+		KindPreference:       &recheck{&preferenceProvisioner{b}, v},
+		KindWebhook:          &recheck{&webhookProvisioner{b}, v},
+	}
+}
+
+// verifiedCache remembers artifacts found in place, per installation, spec
+// and endpoint, for a short while.
+type verifiedCache struct {
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]verified
+}
+
+type verified struct {
+	fingerprint string
+	entry       tenancyv1alpha1.ProvisionedArtifact
+	at          time.Time
+}
+
+func cacheKey(t Tenant, id string) string {
+	ti := t.Installation
+	return ti.Namespace + "/" + ti.Name + "/" + string(ti.UID) + "|" + id
+}
+
+// fingerprint covers everything an Apply depends on besides SuperOffice itself.
+func fingerprint(t Tenant, d Desired) string {
+	ti := t.Installation
+	raw, _ := json.Marshal([]any{d.Entry.ID, d.Spec, ti.Spec.Endpoints.WebAPIURL, ti.Spec.CredentialsSecretRef})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// recheck skips SuperOffice for an artifact verified a moment ago.
+type recheck struct {
+	inner Provisioner
+	cache *verifiedCache
+}
+
+func (r *recheck) Apply(ctx context.Context, t Tenant, d Desired) (tenancyv1alpha1.ProvisionedArtifact, error) {
+	if r.cache.ttl < 0 || t.Installation == nil {
+		return r.inner.Apply(ctx, t, d)
+	}
+	key, fp := cacheKey(t, d.Entry.ID), fingerprint(t, d)
+	r.cache.mu.Lock()
+	v, ok := r.cache.m[key]
+	r.cache.mu.Unlock()
+	if ok && v.fingerprint == fp && time.Since(v.at) < r.cache.ttl {
+		return v.entry, nil
+	}
+	e, err := r.inner.Apply(ctx, t, d)
+	r.cache.mu.Lock()
+	defer r.cache.mu.Unlock()
+	if err == nil && e.State == tenancyv1alpha1.ArtifactReady {
+		if len(r.cache.m) > 4096 {
+			// Entries of installations removed without a Delete (released) expire here.
+			for k, v := range r.cache.m {
+				if time.Since(v.at) >= r.cache.ttl {
+					delete(r.cache.m, k)
+				}
+			}
+		}
+		r.cache.m[key] = verified{fingerprint: fp, entry: e, at: time.Now()}
+	} else {
+		delete(r.cache.m, key)
+	}
+	return e, err
+}
+
+func (r *recheck) Delete(ctx context.Context, t Tenant, e tenancyv1alpha1.ProvisionedArtifact) (bool, string, error) {
+	if t.Installation != nil {
+		r.cache.mu.Lock()
+		delete(r.cache.m, cacheKey(t, e.ID))
+		r.cache.mu.Unlock()
+	}
+	return r.inner.Delete(ctx, t, e)
 }
 
 // soBase is what every SuperOffice provisioner shares.

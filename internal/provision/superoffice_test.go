@@ -51,7 +51,7 @@ type soHarness struct {
 	usage *tenancyv1alpha1.Usage
 }
 
-func newSOHarness(t *testing.T) *soHarness {
+func newSOHarness(t *testing.T, mods ...func(*SuperOfficeOptions)) *soHarness {
 	t.Helper()
 	s, err := superofficesim.New(superofficesim.Options{ClientID: "prov-client", ClientSecret: soSecret, AppPublicKey: &soAppKey.PublicKey, KeyBits: 1024})
 	if err != nil {
@@ -94,8 +94,12 @@ func newSOHarness(t *testing.T) *soHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	provs := NewSuperOffice(SuperOfficeOptions{Environment: soEnv, AppName: soAppName, Client: kube, REST: svc, SystemUser: su,
-		WebhookBaseURL: "https://apps.example.com/", PublicBaseURL: "https://apps.example.com"})
+	opts := SuperOfficeOptions{Environment: soEnv, AppName: soAppName, Client: kube, REST: svc, SystemUser: su,
+		WebhookBaseURL: "https://apps.example.com/", PublicBaseURL: "https://apps.example.com"}
+	for _, m := range mods {
+		m(&opts)
+	}
+	provs := NewSuperOffice(opts)
 	return &soHarness{sim: s, rest: r, kube: kube, ti: ti, provs: provs, usage: &tenancyv1alpha1.Usage{}}
 }
 
@@ -220,10 +224,13 @@ func exactlyOne(t *testing.T, h *soHarness, k kindCase) superofficesim.Object {
 	return objs[0]
 }
 
+// alwaysRecheck turns the recheck cache off, so every Apply asks SuperOffice.
+func alwaysRecheck(o *SuperOfficeOptions) { o.RecheckAfter = -1 }
+
 func TestSuperOfficeLifecycle(t *testing.T) {
 	for _, k := range kindCases() {
 		t.Run(k.kind, func(t *testing.T) {
-			h := newSOHarness(t)
+			h := newSOHarness(t, alwaysRecheck)
 			p := h.provs[k.kind]
 			ctx := context.Background()
 
@@ -241,8 +248,9 @@ func TestSuperOfficeLifecycle(t *testing.T) {
 			if _, err := p.Apply(ctx, h.tenant(), k.desired(k.spec)); err != nil {
 				t.Fatalf("re-apply: %v", err)
 			}
-			if w := writes(h.rest.Stats(soTenant).Log); len(w) != 0 {
-				t.Errorf("re-apply of an unchanged %s wrote: %v", k.kind, w)
+			st := h.rest.Stats(soTenant)
+			if w := writes(st.Log); len(w) != 0 || st.REST == 0 {
+				t.Errorf("re-apply of an unchanged %s: %d requests, writes %v; want reads only", k.kind, st.REST, w)
 			}
 
 			// Changed blueprint: updated in place, still one.
@@ -279,7 +287,7 @@ func TestSuperOfficeLifecycle(t *testing.T) {
 func TestSuperOfficeAdoptsAfterLostCreate(t *testing.T) {
 	for _, k := range kindCases() {
 		t.Run(k.kind, func(t *testing.T) {
-			h := newSOHarness(t)
+			h := newSOHarness(t, alwaysRecheck)
 			p := h.provs[k.kind]
 			ctx := context.Background()
 			h.rest.InjectFault(soTenant, superofficesim.Fault{Kind: superofficesim.FaultFailAfterCreate, Times: 1})
@@ -371,7 +379,7 @@ func TestSuperOfficeErrorsForTheReconciler(t *testing.T) {
 }
 
 func TestWebhookSecret(t *testing.T) {
-	h := newSOHarness(t)
+	h := newSOHarness(t, alwaysRecheck)
 	ctx := context.Background()
 	k := kindCases()[4]
 	e, err := h.provs[KindWebhook].Apply(ctx, h.tenant(), k.desired(k.spec))
@@ -469,7 +477,7 @@ func TestIdentityParsing(t *testing.T) {
 // the API allows (no find-before-create, no verification, no publish
 // check) is 7 REST calls to install and 7 to uninstall, plus one exchange.
 func TestRequestBudget(t *testing.T) {
-	h := newSOHarness(t)
+	h := newSOHarness(t, alwaysRecheck)
 	ctx := context.Background()
 	var entries []tenancyv1alpha1.ProvisionedArtifact
 	count := func() (int, int) {
@@ -486,6 +494,7 @@ func TestRequestBudget(t *testing.T) {
 	}
 	installREST, installOther := count()
 	for _, k := range kindCases() {
+		// Steady state when the recheck cache has expired (a resync).
 		if _, err := h.provs[k.kind].Apply(ctx, h.tenant(), k.desired(k.spec)); err != nil {
 			t.Fatal(err)
 		}
@@ -497,10 +506,44 @@ func TestRequestBudget(t *testing.T) {
 		}
 	}
 	uninstallREST, _ := count()
-	t.Logf("requests per installation (one of each kind): install %d REST + %d exchange, steady re-check %d, uninstall %d (API floor: 7 + 1, 0, 7)",
+	t.Logf("requests per installation (one of each kind): install %d REST + %d exchange, re-check after the recheck cache expired %d (0 within it), uninstall %d (API floor: 7 + 1, 0, 7)",
 		installREST, installOther, steadyREST, uninstallREST)
 	if installREST != 14 || installOther != 1 || steadyREST != 5 || uninstallREST != 13 {
 		t.Errorf("request budget changed: install %d+%d (want 14+1), steady %d (want 5), uninstall %d (want 13)",
 			installREST, installOther, steadyREST, uninstallREST)
 	}
+}
+
+// TestRecheckCache: an artifact verified a moment ago costs no request; a
+// changed spec or a delete goes to SuperOffice again.
+func TestRecheckCache(t *testing.T) {
+	h := newSOHarness(t)
+	ctx := context.Background()
+	k := kindCases()[0]
+	p := h.provs[k.kind]
+	e, err := p.Apply(ctx, h.tenant(), k.desired(k.spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rest.ResetStats(soTenant)
+	e2, err := p.Apply(ctx, h.tenant(), k.desired(k.spec))
+	if err != nil || e2 != e {
+		t.Fatalf("cached apply = %+v, %v; want %+v", e2, err, e)
+	}
+	if n := h.rest.Stats(soTenant).REST; n != 0 {
+		t.Errorf("a just-verified artifact cost %d requests", n)
+	}
+	if _, err := p.Apply(ctx, h.tenant(), k.desired(k.changed)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.rest.Stats(soTenant).REST; n == 0 {
+		t.Error("a changed spec did not reach SuperOffice")
+	}
+	if gone, _, err := p.Delete(ctx, h.tenant(), e); err != nil || !gone {
+		t.Fatalf("delete: %v %v", gone, err)
+	}
+	if _, err := p.Apply(ctx, h.tenant(), k.desired(k.changed)); err != nil {
+		t.Fatal(err)
+	}
+	exactlyOne(t, h, k)
 }

@@ -83,6 +83,9 @@ func NewRESTService(opts RESTOptions) (*RESTService, error) {
 	if opts.Limits == (Limits{}) {
 		opts.Limits = DefaultLimits()
 	}
+	if err := opts.Limits.Validate(); err != nil {
+		return nil, fmt.Errorf("rest options: %w", err)
+	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 15 * time.Second
 	}

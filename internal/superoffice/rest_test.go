@@ -184,14 +184,14 @@ func TestRateLimitNeverBlocks(t *testing.T) {
 		limits Limits
 		reason string
 	}{
-		{"tenant limit", Limits{TenantRate: 0.5, TenantBurst: 2, GlobalRate: 1000, GlobalBurst: 1000}, "tenant rate limit"},
-		{"global limit", Limits{TenantRate: 1000, TenantBurst: 1000, GlobalRate: 0.5, GlobalBurst: 2}, "global rate limit"},
+		{"tenant limit", Limits{TenantRate: 0.5, TenantBurst: MinBurst, GlobalRate: 1000, GlobalBurst: 1000}, "tenant rate limit"},
+		{"global limit", Limits{TenantRate: 1000, TenantBurst: 1000, GlobalRate: 0.5, GlobalBurst: MinBurst}, "global rate limit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newRESTHarness(t)
 			c := h.client(t, h.service(t, func(o *RESTOptions) { o.Limits = tc.limits }))
-			for i := range 2 {
+			for i := range MinBurst {
 				if err := getPanels(context.Background(), c); err != nil {
 					t.Fatalf("call %d within the burst: %v", i, err)
 				}
@@ -199,13 +199,14 @@ func TestRateLimitNeverBlocks(t *testing.T) {
 			err := getPanels(context.Background(), c)
 			th, ok := AsThrottled(err)
 			if !ok {
-				t.Fatalf("third call: want ThrottledError, got %v", err)
+				t.Fatalf("call after the burst: want ThrottledError, got %v", err)
 			}
-			if th.Reason != tc.reason || th.RetryAfter <= 0 || th.RetryAfter > 2*time.Second {
-				t.Errorf("throttle = %+v; want reason %q and a delay in (0, 2s]", th, tc.reason)
+			// Back when the bucket is full: about MinBurst tokens at 0.5/s.
+			if th.Reason != tc.reason || th.RetryAfter < 11*time.Second || th.RetryAfter > 12*time.Second {
+				t.Errorf("throttle = %+v; want reason %q and a delay of about 12s (a full bucket)", th, tc.reason)
 			}
-			if got := h.rest.Stats(testTenant).REST; got != 2 {
-				t.Errorf("SuperOffice saw %d requests, want 2", got)
+			if got := h.rest.Stats(testTenant).REST; got != MinBurst {
+				t.Errorf("SuperOffice saw %d requests, want %d", got, MinBurst)
 			}
 			if h.usage.Throttled != 0 {
 				t.Errorf("our own limit counted as SuperOffice throttling: %d", h.usage.Throttled)
@@ -269,6 +270,8 @@ func TestNewRESTServiceValidates(t *testing.T) {
 		{"no app token", RESTOptions{StateAPIBaseURL: "https://x"}, "AppToken"},
 		{"no state api", RESTOptions{AppToken: "s"}, "StateAPIBaseURL"},
 		{"relative state api", RESTOptions{AppToken: "s", StateAPIBaseURL: "/api/state"}, "absolute"},
+		{"burst too small to finish one artifact", RESTOptions{AppToken: "s", StateAPIBaseURL: "https://x", Limits: Limits{TenantRate: 5, TenantBurst: 2}}, "per-tenant burst 2"},
+		{"negative rate", RESTOptions{AppToken: "s", StateAPIBaseURL: "https://x", Limits: Limits{TenantRate: -1}}, "negative"},
 	}
 	for _, tc := range cases {
 		if _, err := NewRESTService(tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {

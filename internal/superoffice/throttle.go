@@ -146,7 +146,7 @@ type Limits struct {
 
 // DefaultLimits are conservative because SuperOffice publishes no numbers.
 func DefaultLimits() Limits {
-	return Limits{GlobalRate: 20, GlobalBurst: 20, TenantRate: 5, TenantBurst: 5, MaxWait: 50 * time.Millisecond}
+	return Limits{GlobalRate: 50, GlobalBurst: 100, TenantRate: 5, TenantBurst: 10, MaxWait: 50 * time.Millisecond}
 }
 
 // throttle holds the limiters and the "SuperOffice said wait until" marks.
@@ -222,11 +222,46 @@ func (t *throttle) admit(tenantID string, now time.Time) (time.Duration, error) 
 			delay = d
 			if delay > t.limits.MaxWait {
 				cancel()
-				return 0, &ThrottledError{RetryAfter: delay, Reason: l.name}
+				// Come back when the bucket is full again, not when one token
+				// is: one artifact takes several requests in a row, and a
+				// retry that gets a single token would never finish it.
+				return 0, &ThrottledError{RetryAfter: max(delay, refill(l.lim, now)), Reason: l.name}
 			}
 		}
 	}
 	return delay, nil
+}
+
+// refill is how long until the limiter's bucket is full.
+func refill(l *rate.Limiter, now time.Time) time.Duration {
+	missing := float64(l.Burst()) - l.TokensAt(now)
+	if missing <= 0 || l.Limit() <= 0 {
+		return 0
+	}
+	return time.Duration(missing / float64(l.Limit()) * float64(time.Second))
+}
+
+// MinBurst is the smallest burst the limits accept: the longest run of
+// requests one artifact needs (a user-defined field: read, save, publish
+// check, publish, rebuild, read back).
+const MinBurst = 6
+
+// Validate says what is wrong with the limits, if anything.
+func (l Limits) Validate() error {
+	var problems []string
+	if l.GlobalRate < 0 || l.TenantRate < 0 || l.MaxWait < 0 {
+		problems = append(problems, "rates and MaxWait must not be negative")
+	}
+	if l.GlobalRate > 0 && l.GlobalBurst < MinBurst {
+		problems = append(problems, fmt.Sprintf("global burst %d is below %d, the requests one artifact needs in a row", l.GlobalBurst, MinBurst))
+	}
+	if l.TenantRate > 0 && l.TenantBurst < MinBurst {
+		problems = append(problems, fmt.Sprintf("per-tenant burst %d is below %d, the requests one artifact needs in a row", l.TenantBurst, MinBurst))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("rate limits: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
 
 // holdOff records that SuperOffice asked the tenant to wait d.
