@@ -13,39 +13,22 @@ import (
 	"github.com/tenant-operator/tenant-operator/internal/superoffice"
 )
 
-// callbackRunnable runs the callback server on every replica and stops the
-// JWKS refresh with it.
+// callbackRunnable runs the callback server on every replica.
 type callbackRunnable struct {
-	srv        *callback.Server
-	stopKeySet context.CancelFunc
+	srv *callback.Server
 }
 
-func (r *callbackRunnable) Start(ctx context.Context) error {
-	defer r.stopKeySet()
-	return r.srv.Start(ctx)
-}
+func (r *callbackRunnable) Start(ctx context.Context) error { return r.srv.Start(ctx) }
 
 // NeedLeaderElection is false: SuperOffice may send a browser to any replica.
 func (r *callbackRunnable) NeedLeaderElection() bool { return false }
 
-// newCallbackServer builds the callback server for cfg: the environment's
-// key set and token verifier, the manager's cache-backed client for the
+// newCallbackServer builds the callback server for cfg: the token verifier
+// over the environment's key set, the manager's cache-backed client for the
 // status pages, its API reader for read-before-write. extra mounts further
 // handlers on the same server (e.g. "POST /webhooks/superoffice"). Add the
 // result with mgr.Add.
-func newCallbackServer(cfg *config.Config, mgr manager.Manager, addr string, extra map[string]http.Handler) (manager.Runnable, error) {
-	log := ctrl.Log.WithName("callback")
-	ksCtx, cancel := context.WithCancel(context.Background())
-	ks, err := superoffice.NewKeySet(ksCtx, superoffice.KeySetOptions{
-		JWKSURL: cfg.Environment.JWKSURL,
-		OnRefreshError: func(err error) {
-			log.Error(err, "SuperOffice signing keys could not be refreshed")
-		},
-	})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("callback server: %w", err)
-	}
+func newCallbackServer(cfg *config.Config, mgr manager.Manager, ks *superoffice.KeySet, addr string, extra map[string]http.Handler) (manager.Runnable, error) {
 	v, err := superoffice.NewVerifier(ks, superoffice.VerifierOptions{
 		Issuers:       cfg.Environment.Issuers(),
 		ClientID:      cfg.Environment.ClientID,
@@ -53,7 +36,6 @@ func newCallbackServer(cfg *config.Config, mgr manager.Manager, addr string, ext
 		AllowHTTPURLs: !cfg.Environment.IsBuiltin(),
 	})
 	if err != nil {
-		cancel()
 		return nil, fmt.Errorf("callback server: %w", err)
 	}
 	srv, err := callback.New(callback.Options{
@@ -64,11 +46,10 @@ func newCallbackServer(cfg *config.Config, mgr manager.Manager, addr string, ext
 		WriterReader:  mgr.GetAPIReader(),
 		Addr:          addr,
 		ExtraHandlers: extra,
-		Log:           log,
+		Log:           ctrl.Log.WithName("callback"),
 	})
 	if err != nil {
-		cancel()
 		return nil, err
 	}
-	return &callbackRunnable{srv: srv, stopKeySet: cancel}, nil
+	return &callbackRunnable{srv: srv}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/http"
 	"os"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
 	"github.com/tenant-operator/tenant-operator/controllers"
 	"github.com/tenant-operator/tenant-operator/internal/blueprint"
+	"github.com/tenant-operator/tenant-operator/internal/config"
 	"github.com/tenant-operator/tenant-operator/internal/provision"
+	"github.com/tenant-operator/tenant-operator/internal/superoffice"
 )
 
 var scheme = runtime.NewScheme()
@@ -78,6 +81,24 @@ func main() {
 
 func run(o options) error {
 	log := ctrl.Log.WithName("setup")
+	if o.checkConfig {
+		os.Exit(checkConfig(o.configPath, os.Stdout))
+	}
+	// The configuration is checked before anything starts: a bad one stops
+	// the manager with the same messages --check-config prints.
+	var cfg *config.Config
+	if o.configPath != "" {
+		var err error
+		if cfg, err = loadConfig(o.configPath); err != nil {
+			return err
+		}
+		o.environment = cfg.Environment.Name
+		if cfg.AppName != "" {
+			o.appName = cfg.AppName
+		}
+	} else {
+		log.Info("no --config given: reconciling Kubernetes artifacts only; the callback server and the SuperOffice side are off")
+	}
 	if o.maxConcurrent < 1 {
 		return errors.New("--max-concurrent-reconciles must be at least 1")
 	}
@@ -112,13 +133,39 @@ func run(o options) error {
 		return fmt.Errorf("create manager: %w", err)
 	}
 
+	ctx := ctrl.SetupSignalHandler()
+	registry := provision.Registry{Kubernetes: &provision.Kubernetes{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}}
+	if cfg != nil {
+		ks, err := superoffice.NewKeySet(ctx, superoffice.KeySetOptions{
+			JWKSURL:        cfg.Environment.JWKSURL,
+			OnRefreshError: func(err error) { log.Error(err, "SuperOffice signing keys could not be refreshed") },
+		})
+		if err != nil {
+			return fmt.Errorf("SuperOffice signing keys: %w", err)
+		}
+		so, err := newSuperOfficeSide(ctx, cfg, mgr, ks)
+		if err != nil {
+			return err
+		}
+		registry.SuperOffice = so.provisioners
+		if o.callbackAddr != "0" {
+			srv, err := newCallbackServer(cfg, mgr, ks, o.callbackAddr, map[string]http.Handler{"POST /webhooks/superoffice": so.webhooks})
+			if err != nil {
+				return err
+			}
+			if err := mgr.Add(srv); err != nil {
+				return fmt.Errorf("add callback server: %w", err)
+			}
+		}
+	}
+
 	renderer := blueprint.Renderer{Mapper: mgr.GetRESTMapper(), AppName: o.appName}
 	if err := (&controllers.TenantInstallationReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
 		Recorder:                mgr.GetEventRecorder("tenant-operator"),
 		Renderer:                renderer,
-		Provisioners:            provision.Registry{Kubernetes: &provision.Kubernetes{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}},
+		Provisioners:            registry,
 		Environment:             o.environment,
 		ResyncInterval:          o.resyncInterval,
 		DeletionTimeout:         o.deletionTimeout,
@@ -138,5 +185,5 @@ func run(o options) error {
 	}
 
 	log.Info("starting manager", "environment", o.environment, "leaderElection", o.leaderElect, "leaderElectionID", o.leaderElectionID)
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
