@@ -635,3 +635,32 @@ func mustRequest(method, path, body string) *http.Request {
 	req.RemoteAddr = "127.0.0.1:1234"
 	return req
 }
+
+func TestUninstallByAnotherTenantsAdministrator(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.browser()
+	h.install(c)
+	// The browser's session names Cust12345; an administrator of Cust777
+	// signs in for the uninstall.
+	other := adminUser
+	other.Tenant = otherTenant
+	h.id.SetUser(other)
+	first := h.get(c, "/uninstall")
+	u, _ := url.Parse(first.location)
+	if u.Query().Get("acr_values") != "tenant:"+testTenant {
+		t.Fatalf("uninstall sign-in not pinned to the session's tenant: %s", first.location)
+	}
+	// The simulator honours acr_values, so forge the other tenant's answer
+	// with the state that was pinned to Cust12345.
+	tok, _ := h.id.MintIDToken(h.id.IDTokenClaims(other, u.Query().Get("nonce")), superofficesim.MintOptions{})
+	res := h.postForm(c, "/callback", url.Values{"id_token": {tok}, "state": {u.Query().Get("state")}})
+	if res.status != http.StatusForbidden || !strings.Contains(res.body, "wrong_tenant") {
+		t.Errorf("other tenant's admin: %d %s", res.status, res.body)
+	}
+	if res := h.get(c, "/installations/"+installName+"/uninstall"); res.status != http.StatusForbidden {
+		t.Errorf("confirm page reachable: %d", res.status)
+	}
+	if len(h.installations()) != 1 {
+		t.Errorf("installation removed")
+	}
+}
