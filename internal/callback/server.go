@@ -232,8 +232,11 @@ func (s *Server) secure(next http.Handler) http.Handler {
 		h := w.Header()
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
-		// Pages carry codes and states in their URLs: never leak them onward.
-		h.Set("Referrer-Policy", "no-referrer")
+		// Pages carry codes and states in their URLs: never leak them to
+		// another origin. Not "no-referrer": with it browsers send
+		// "Origin: null" on our own form posts, and the uninstall
+		// confirmation's Origin check refuses them (seen with Chromium).
+		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
 		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		if s.secureCookies {
