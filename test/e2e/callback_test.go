@@ -22,6 +22,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	crconfig "sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -78,6 +79,9 @@ func TestCallbackFullFlow(t *testing.T) {
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   controllers.CacheOptions(),
 		Client:  controllers.ClientOptions(),
+		// Other specs of this package run their own managers in the same
+		// process; controller names are unique per process otherwise.
+		Controller: crconfig.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	g.Expect(err).NotTo(HaveOccurred())
 	renderer := blueprint.Renderer{Mapper: mgr.GetRESTMapper(), AppName: "E2E App"}
