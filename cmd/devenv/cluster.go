@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -31,7 +32,7 @@ func runCluster(ctx context.Context, u *ui, o options, why string) error {
 		args = append(args, "--config="+o.configPath)
 	}
 	args = append(args, o.managerArgs...)
-	u.info("  $ %s %v", relTo(root, bin), args)
+	u.info("  $ %s %s", relTo(root, bin), strings.Join(args, " "))
 
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
