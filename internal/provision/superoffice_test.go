@@ -547,3 +547,14 @@ func TestRecheckCache(t *testing.T) {
 	}
 	exactlyOne(t, h, k)
 }
+
+func TestScrubKeepsSecretsOut(t *testing.T) {
+	err := scrub(errors.New(`superoffice webhook_write answered 400: {"Secret":"s3cr3t"}`), "s3cr3t")
+	if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("scrub = %v", err)
+	}
+	th := &ThrottledError{RetryAfter: time.Second, Reason: "x"}
+	if got := scrub(th, "s3cr3t"); got != error(th) {
+		t.Error("an error without the secret lost its type")
+	}
+}

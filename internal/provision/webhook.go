@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -153,7 +154,7 @@ func (p *webhookProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (te
 	if len(found) == 0 {
 		var out soWebhook
 		if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPost, Path: "v1/Webhook", Body: want}, &out); err != nil {
-			return d.Entry, p.convert(t.Installation, "create webhook "+spec.Name, err)
+			return d.Entry, scrub(p.convert(t.Installation, "create webhook "+spec.Name, err), secret)
 		}
 		if out.WebhookId == 0 {
 			return d.Entry, fmt.Errorf("create webhook %s: SuperOffice returned no id", spec.Name)
@@ -171,10 +172,19 @@ func (p *webhookProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (te
 	if fresh || keep.TargetUrl != want.TargetUrl || keep.State != want.State || !sameSet(keep.Events, want.Events) {
 		want.WebhookId = keep.WebhookId
 		if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPut, Path: "v1/Webhook/" + strconv.Itoa(keep.WebhookId), Body: want, Idempotent: true}, nil); err != nil {
-			return d.Entry, p.convert(t.Installation, "update webhook "+spec.Name, err)
+			return d.Entry, scrub(p.convert(t.Installation, "update webhook "+spec.Name, err), secret)
 		}
 	}
 	return ready(d, strconv.Itoa(keep.WebhookId)), nil
+}
+
+// scrub keeps the webhook secret out of an error, should SuperOffice echo
+// the request in its answer; errors that cannot hold it keep their type.
+func scrub(err error, secret string) error {
+	if err == nil || secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return errors.New(strings.ReplaceAll(err.Error(), secret, "[redacted]"))
 }
 
 func sameSet(a, b []string) bool {
