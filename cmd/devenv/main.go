@@ -111,7 +111,7 @@ Flags:
 	fs.IntVar(&o.simulatorPort, "simulator-port", 8555, "Loopback port of the SuperOffice simulator; 0 picks a free one.")
 	fs.StringVar(&o.tenant, "tenant", "Cust12345", "Demo tenant (context identifier) the simulated administrator belongs to.")
 	fs.BoolVar(&o.autoConsent, "auto-consent", false, "Consent at the simulator automatically instead of showing its consent page.")
-	fs.BoolVar(&o.webhookPing, "webhook-ping", false, "Make the simulator ping webhook targets on registration, as SuperOffice does.")
+	fs.BoolVar(&o.webhookPing, "webhook-ping", true, "The simulator pings webhook targets on registration and refuses them unless they answer, as SuperOffice does.")
 	fs.BoolVar(&o.showLogs, "logs", false, "Print the manager's log here too (it always goes to manager.log in the work directory).")
 	fs.StringVar(&o.managerBinary, "manager-binary", "", "Use this manager binary instead of building bin/manager.")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 3*time.Minute, "How long to wait for everything to be ready.")
