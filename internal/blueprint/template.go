@@ -177,7 +177,7 @@ func execute(name, text string, v Values) (string, error) {
 		return "", errors.New("template: define and block are not supported")
 	}
 	if t.Tree != nil {
-		if err := checkNodes(t.Tree.Root); err != nil {
+		if err := checkNodes(t.Root); err != nil {
 			return "", err
 		}
 	}

@@ -256,7 +256,7 @@ func (c *Client) Do(ctx context.Context, r Request, out any) error {
 				return err
 			}
 		}
-		resp, raw, err := c.once(ctx, r, body, ticket)
+		resp, raw, err := c.once(ctx, r, body, ticket) //nolint:bodyclose // once reads and closes the body, returning its bytes
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
