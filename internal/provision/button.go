@@ -31,6 +31,9 @@ func (p *buttonProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (ten
 	if err != nil {
 		return d.Entry, err
 	}
+	if err := c.Expect(superoffice.OpTaskMenuWrite, 2); err != nil {
+		return d.Entry, p.convert(t.Installation, "button "+spec.Name, err)
+	}
 	found, err := p.findByName(ctx, c, spec.Name)
 	if err != nil {
 		return d.Entry, p.convert(t.Installation, "find button "+spec.Name, err)
@@ -94,6 +97,9 @@ func (p *buttonProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1alp
 	c, err := p.client(ctx, t)
 	if err != nil {
 		return false, "SuperOffice access is refused", err
+	}
+	if err := c.Expect(superoffice.OpTaskMenuDel, 2); err != nil {
+		return false, "waiting for the rate limit", p.convert(t.Installation, "button "+e.Name, err)
 	}
 	var ids []int
 	if id, err := strconv.Atoi(e.RemoteID); err == nil && id > 0 {

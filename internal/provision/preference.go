@@ -67,6 +67,9 @@ func (p *preferenceProvisioner) Apply(ctx context.Context, t Tenant, d Desired) 
 	}
 	what := fmt.Sprintf("preference %s/%s (%s)", spec.Section, spec.Key, level)
 	path := prefPath(spec.Section, spec.Key, level)
+	if err := c.Expect(superoffice.OpPrefWrite, 2); err != nil {
+		return d.Entry, p.convert(t.Installation, what, err)
+	}
 	var cur soPreference
 	err = c.Do(ctx, superoffice.Request{Op: superoffice.OpPrefGet, Method: http.MethodGet, Path: path, Idempotent: true}, &cur)
 	switch {
@@ -95,6 +98,9 @@ func (p *preferenceProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv
 		return false, "SuperOffice access is refused", err
 	}
 	what := fmt.Sprintf("preference %s/%s (%s)", section, key, level)
+	if err := c.Expect(superoffice.OpPrefDel, 2); err != nil {
+		return false, "waiting for the rate limit", p.convert(t.Installation, what, err)
+	}
 	// There is no REST DELETE for preferences; the agent removes one level.
 	err = c.Do(ctx, superoffice.Request{Op: superoffice.OpPrefDel, Method: http.MethodPost, Path: "v1/Agents/Preference/DeletePreference",
 		Body: soPreference{Section: section, Key: key, Level: level}, Idempotent: true}, nil)

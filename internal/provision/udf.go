@@ -72,6 +72,10 @@ func (p *udfProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (tenanc
 	what := fmt.Sprintf("user-defined field %s on %s", spec.ProgID, spec.Entity)
 	matches := func(f soUdefField) bool { return f.FieldLabel == spec.Label && f.FieldType == string(spec.Type) }
 
+	// Read, read, save, publish check, publish, rebuild: one run, not cut in the middle.
+	if err := c.Expect(superoffice.OpUdefWrite, 6); err != nil {
+		return d.Entry, p.convert(t.Installation, what, err)
+	}
 	// The published layout is what users see: when the field is there as
 	// wanted, nothing else needs a look (one request per steady reconcile).
 	pub, err := p.layout(ctx, c, spec.Entity, true)
@@ -140,6 +144,9 @@ func (p *udfProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1alpha1
 		return false, "SuperOffice access is refused", err
 	}
 	what := fmt.Sprintf("user-defined field %s on %s", progID, entity)
+	if err := c.Expect(superoffice.OpUdefDel, 5); err != nil {
+		return false, "waiting for the rate limit", p.convert(t.Installation, what, err)
+	}
 	err = c.Do(ctx, superoffice.Request{Op: superoffice.OpUdefDel, Method: http.MethodDelete,
 		Path: "v1/" + url.PathEscape(entity) + "/UdefLayout/" + url.PathEscape(progID), Idempotent: true}, nil)
 	switch {

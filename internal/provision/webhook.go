@@ -142,6 +142,9 @@ func (p *webhookProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (te
 	if err != nil {
 		return d.Entry, err
 	}
+	if err := c.Expect(superoffice.OpWebhookWrite, 2); err != nil {
+		return d.Entry, p.convert(t.Installation, "webhook "+spec.Name, err)
+	}
 	secret, fresh, err := p.ensureSecret(ctx, t.Installation, spec.Name)
 	if err != nil {
 		return d.Entry, err
@@ -221,6 +224,9 @@ func (p *webhookProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1al
 	c, err := p.client(ctx, t)
 	if err != nil {
 		return false, "SuperOffice access is refused", err
+	}
+	if err := c.Expect(superoffice.OpWebhookDel, 2); err != nil {
+		return false, "waiting for the rate limit", p.convert(t.Installation, "webhook "+e.Name, err)
 	}
 	var ids []int
 	if id, err := strconv.Atoi(e.RemoteID); err == nil && id > 0 {

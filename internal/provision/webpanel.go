@@ -49,6 +49,10 @@ func (p *webPanelProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (t
 		return d.Entry, err
 	}
 	want := p.want(spec)
+	// Find and create (or update): two requests.
+	if err := c.Expect(superoffice.OpWebPanelWrite, 2); err != nil {
+		return d.Entry, p.convert(t.Installation, "web panel "+spec.Name, err)
+	}
 	found, err := p.findByName(ctx, c, spec.Name)
 	if err != nil {
 		return d.Entry, p.convert(t.Installation, "find web panel "+spec.Name, err)
@@ -112,6 +116,9 @@ func (p *webPanelProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1a
 	c, err := p.client(ctx, t)
 	if err != nil {
 		return false, "SuperOffice access is refused", err
+	}
+	if err := c.Expect(superoffice.OpWebPanelDel, 2); err != nil {
+		return false, "waiting for the rate limit", p.convert(t.Installation, "web panel "+e.Name, err)
 	}
 	var ids []int
 	if id, err := strconv.Atoi(e.RemoteID); err == nil && id > 0 {

@@ -192,6 +192,18 @@ func (c *Client) BaseURL() string {
 	return c.base
 }
 
+// Expect says that the caller is about to make n requests in a row for op.
+// When the rate limits cannot admit them all soon, it returns a
+// ThrottledError now, before the first, so that a sequence (save, publish,
+// rebuild) is not cut in the middle and started over. It takes no tokens.
+func (c *Client) Expect(op string, n int) error {
+	if err := c.svc.throttle.ready(c.tenantID, n, c.svc.opts.Now()); err != nil {
+		c.meter.throttled(op, false)
+		return err
+	}
+	return nil
+}
+
 // Request is one REST call relative to the tenant's API base.
 type Request struct {
 	// Op is the operation label (Op* constants).

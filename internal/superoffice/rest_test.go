@@ -289,3 +289,33 @@ func TestNewRESTServiceValidates(t *testing.T) {
 		t.Error("a non-http webAPIURL was accepted")
 	}
 }
+
+// TestExpectChecksBeforeASequence: Expect refuses a run the limit cannot
+// admit soon, before its first request, and takes no tokens itself.
+func TestExpectChecksBeforeASequence(t *testing.T) {
+	h := newRESTHarness(t)
+	c := h.client(t, h.service(t, func(o *RESTOptions) {
+		o.Limits = Limits{TenantRate: 0.5, TenantBurst: MinBurst, GlobalRate: 1000, GlobalBurst: 1000, MaxWait: 10 * time.Millisecond}
+	}))
+	for range 3 {
+		if err := c.Expect(OpUdefWrite, MinBurst); err != nil {
+			t.Fatalf("full bucket: %v", err)
+		}
+	}
+	for range 4 {
+		if err := getPanels(context.Background(), c); err != nil {
+			t.Fatalf("Expect took tokens: %v", err)
+		}
+	}
+	err := c.Expect(OpUdefWrite, MinBurst)
+	th, ok := AsThrottled(err)
+	if !ok || th.RetryAfter < 7*time.Second || th.RetryAfter > 8*time.Second {
+		t.Fatalf("Expect(%d) with 2 tokens left = %v; want a throttle of about 8s (a full bucket)", MinBurst, err)
+	}
+	if err := c.Expect(OpPrefWrite, 2); err != nil {
+		t.Errorf("Expect(2) with 2 tokens left: %v", err)
+	}
+	if got := h.rest.Stats(testTenant).REST; got != 4 {
+		t.Errorf("SuperOffice saw %d requests, want 4", got)
+	}
+}

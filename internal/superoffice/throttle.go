@@ -264,6 +264,37 @@ func (l Limits) Validate() error {
 	return nil
 }
 
+// ready reports whether n requests for the tenant could go now without
+// waiting longer than MaxWait; it takes no tokens. Otherwise it returns the
+// ThrottledError that says when they could.
+func (t *throttle) ready(tenantID string, n int, now time.Time) error {
+	tt := t.tenant(tenantID)
+	t.mu.Lock()
+	until := tt.until
+	t.mu.Unlock()
+	if now.Before(until) {
+		return &ThrottledError{RetryAfter: until.Sub(now), Reason: "SuperOffice asked this tenant's requests to wait"}
+	}
+	for _, l := range []struct {
+		lim  *rate.Limiter
+		name string
+	}{{tt.limiter, "tenant rate limit"}, {t.global, "global rate limit"}} {
+		if l.lim == nil || l.lim.Limit() == rate.Inf || l.lim.Limit() <= 0 {
+			continue
+		}
+		need := float64(min(n, l.lim.Burst()))
+		have := l.lim.TokensAt(now)
+		if have >= need {
+			continue
+		}
+		wait := time.Duration((need - have) / float64(l.lim.Limit()) * float64(time.Second))
+		if wait > t.limits.MaxWait {
+			return &ThrottledError{RetryAfter: max(wait, refill(l.lim, now)), Reason: l.name}
+		}
+	}
+	return nil
+}
+
 // holdOff records that SuperOffice asked the tenant to wait d.
 func (t *throttle) holdOff(tenantID string, now time.Time, d time.Duration) {
 	tt := t.tenant(tenantID)
