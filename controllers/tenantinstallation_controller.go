@@ -286,8 +286,8 @@ func (r *TenantInstallationReconciler) throttled(ti *tenancyv1alpha1.TenantInsta
 	until := time.Now().Add(t.RetryAfter).UTC().Format(time.RFC3339)
 	meta.SetStatusCondition(&ti.Status.Conditions, metav1.Condition{Type: tenancyv1alpha1.ConditionThrottled,
 		Status: metav1.ConditionTrue, Reason: ReasonThrottled,
-		Message: fmt.Sprintf("SuperOffice asked us to slow down (%s); provisioning continues at %s", t.Reason, until)})
-	markReconciling(ti, ReasonThrottled, "Waiting for SuperOffice's throttle to pass; continues at "+until)
+		Message: fmt.Sprintf("Requests to SuperOffice are being held back (%s); provisioning continues at %s", t.Reason, until)})
+	markReconciling(ti, ReasonThrottled, "Waiting for the SuperOffice request limit to pass; continues at "+until)
 	ti.Status.Phase = tenancyv1alpha1.PhaseThrottled
 	ti.Status.ArtifactCount = len(ti.Status.Provisioned)
 	return applyResult{result: ctrl.Result{RequeueAfter: t.RetryAfter}, throttled: t}

@@ -152,9 +152,9 @@ func buildStatusView(ti *tenancyv1alpha1.TenantInstallation, now time.Time) stat
 	if c := meta.FindStatusCondition(conds, tenancyv1alpha1.ConditionThrottled); c != nil && c.Status == metav1.ConditionTrue {
 		if at, ok := continuesAt(c, now); ok {
 			v.ContinuesAt = &at
-			v.Summary += fmt.Sprintf(" SuperOffice asked us to slow down; the work continues by itself at about %s UTC.", at.UTC().Format("15:04:05"))
+			v.Summary += fmt.Sprintf(" Requests to SuperOffice are being held back to stay within its limits; the work continues by itself at about %s UTC.", at.UTC().Format("15:04:05"))
 		} else {
-			v.Summary += " SuperOffice asked us to slow down; the work continues by itself as soon as SuperOffice allows."
+			v.Summary += " Requests to SuperOffice are being held back to stay within its limits; the work continues by itself as soon as SuperOffice allows."
 		}
 	}
 	if c := meta.FindStatusCondition(conds, tenancyv1alpha1.ConditionCredentialsValid); c != nil && c.Status == metav1.ConditionFalse {

@@ -20,6 +20,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/tenant-operator/tenant-operator/internal/superoffice"
 )
 
 // Built-in environment names.
@@ -374,8 +376,8 @@ func checkRate(add addFunc, field string, r Rate) {
 	if r.RPS <= 0 {
 		add(field+".rps", "must be more than 0")
 	}
-	if r.Burst < 1 {
-		add(field+".burst", "must be at least 1")
+	if r.Burst < superoffice.MinBurst {
+		add(field+".burst", "must be at least %d: one artifact needs that many requests in a row, and a smaller burst would never let it finish", superoffice.MinBurst)
 	}
 }
 

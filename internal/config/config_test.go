@@ -149,7 +149,7 @@ appName: Dev
 sessionKeyFile: %s
 clockSkew: 60s
 rateLimits:
-  perTenant: {rps: 2, burst: 3}
+  perTenant: {rps: 2, burst: 6}
   global: {rps: 20, burst: 30}
 callback:
   namespace: default
@@ -164,7 +164,7 @@ callback:
 	if c.Environment.JWKSURL != "http://127.0.0.1:8555/login/.well-known/jwks" {
 		t.Errorf("jwksURL not derived: %s", c.Environment.JWKSURL)
 	}
-	if c.ClockSkew.Duration != time.Minute || c.RateLimits.PerTenant.Burst != 3 {
+	if c.ClockSkew.Duration != time.Minute || c.RateLimits.PerTenant.Burst != 6 {
 		t.Errorf("values not read: %+v %+v", c.ClockSkew, c.RateLimits)
 	}
 }
@@ -205,8 +205,9 @@ func TestProblems(t *testing.T) {
 		{"skew too big", "appName: ExampleApp", "appName: ExampleApp\nclockSkew: 5m", "clockSkew", "more than the allowed"},
 		{"skew negative", "appName: ExampleApp", "appName: ExampleApp\nclockSkew: -1s", "clockSkew", "negative"},
 		{"rate zero rps", "appName: ExampleApp", "appName: ExampleApp\nrateLimits:\n  perTenant: {rps: -1, burst: 1}", "rateLimits.perTenant.rps", "more than 0"},
-		{"rate zero burst", "appName: ExampleApp", "appName: ExampleApp\nrateLimits:\n  global: {rps: 100, burst: 0}", "rateLimits.global.burst", "at least 1"},
-		{"tenant above global", "appName: ExampleApp", "appName: ExampleApp\nrateLimits:\n  perTenant: {rps: 90, burst: 1}", "rateLimits.perTenant.rps", "more than rateLimits.global.rps"},
+		{"rate zero burst", "appName: ExampleApp", "appName: ExampleApp\nrateLimits:\n  global: {rps: 100, burst: 0}", "rateLimits.global.burst", "at least 6"},
+		{"rate burst below one artifact", "appName: ExampleApp", "appName: ExampleApp\nrateLimits:\n  perTenant: {rps: 2, burst: 5}", "rateLimits.perTenant.burst", "at least 6"},
+		{"tenant above global", "appName: ExampleApp", "appName: ExampleApp\nrateLimits:\n  perTenant: {rps: 90, burst: 6}", "rateLimits.perTenant.rps", "more than rateLimits.global.rps"},
 		{"webhook url bad", "appName: ExampleApp", "appName: ExampleApp\nwebhookBaseURL: ftp://x", "webhookBaseURL", "absolute http(s)"},
 		{"no namespace", "namespace: tenant-operator-system", "namespace: \"\"", "callback.namespace", "required"},
 		{"bad namespace", "namespace: tenant-operator-system", "namespace: Bad_NS", "callback.namespace", "not a valid namespace"},
