@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenant-operator/tenant-operator/internal/config"
 )
@@ -93,5 +94,41 @@ func TestWriteDevFilesLoadsAndKeepsSecretsPrivate(t *testing.T) {
 	}
 	if other.ClientSecret == s.ClientSecret || other.AppKey.N.Cmp(s.AppKey.N) == 0 {
 		t.Fatal("two dev environments share secrets")
+	}
+}
+
+func TestBannerSaysWhatToOpenAndPaste(t *testing.T) {
+	var out strings.Builder
+	printBanner(&ui{w: &out}, bannerInput{
+		ready: 9876 * time.Millisecond, callbackURL: "http://127.0.0.1:8082", simulatorURL: "http://127.0.0.1:8555",
+		tenant: "Cust12345", kubeconfig: "/tmp/wd/kubeconfig", kubectl: "/cache/kubectl", dir: "/tmp/wd",
+		managerLog: "/tmp/wd/manager.log", managerPID: 42,
+	})
+	got := out.String()
+	for _, want := range []string{
+		"ready (embedded) in 9.9s",
+		"  Install the app     http://127.0.0.1:8082/install\n",
+		"http://127.0.0.1:8082/installations/dev-cust12345",
+		"/cache/kubectl --kubeconfig /tmp/wd/kubeconfig get ti -A\n",
+		"/cache/kubectl --kubeconfig /tmp/wd/kubeconfig describe ti -n tenant-operator-system dev-cust12345\n",
+		"-n tenant-dev-cust12345",
+		"  Work directory      /tmp/wd\n",
+		"(pid 42)",
+		"Ctrl-C",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("banner lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+func TestWithoutEnvDropsOnlyThatVariable(t *testing.T) {
+	in := []string{"KUBECONFIG=/a", "KUBECONFIG_EXTRA=1", "HOME=/root", "KUBECONFIG="}
+	got := withoutEnv(in, "KUBECONFIG")
+	if strings.Join(got, ",") != "KUBECONFIG_EXTRA=1,HOME=/root" {
+		t.Fatalf("withoutEnv = %v", got)
+	}
+	if in[0] != "KUBECONFIG=/a" {
+		t.Fatal("withoutEnv changed its input")
 	}
 }
