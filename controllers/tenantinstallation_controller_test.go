@@ -291,6 +291,31 @@ var _ = Describe("TenantInstallation", func() {
 	})
 })
 
+var _ = Describe("The manager's cache", func() {
+	It("holds Secrets and ConfigMaps only when they carry the managed-by label", func() {
+		ns := "cache-" + strings.ToLower(nextTenantID())
+		createNamespace(ctx, ns)
+		foreign := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign"}}
+		ours := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "ours",
+			Labels: map[string]string{tenancyv1alpha1.ManagedByLabel: tenancyv1alpha1.ManagedByValue}}}
+		foreignSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "foreign"}}
+		Expect(k8sClient.Create(ctx, foreign)).To(Succeed())
+		Expect(k8sClient.Create(ctx, foreignSecret)).To(Succeed())
+		Expect(k8sClient.Create(ctx, ours)).To(Succeed())
+
+		Eventually(func() error {
+			return mgrClient.Get(ctx, client.ObjectKeyFromObject(ours), &corev1.Secret{})
+		}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
+		// The labelled Secret reached the cache, so the unlabelled objects,
+		// made before it, would have too if the cache took them.
+		Expect(apierrors.IsNotFound(mgrClient.Get(ctx, client.ObjectKeyFromObject(foreignSecret), &corev1.Secret{}))).To(BeTrue())
+		Expect(apierrors.IsNotFound(mgrClient.Get(ctx, client.ObjectKeyFromObject(foreign), &corev1.ConfigMap{}))).To(BeTrue())
+		list := &corev1.SecretList{}
+		Expect(mgrClient.List(ctx, list, client.InNamespace(ns))).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
+	})
+})
+
 var _ = Describe("A reconciler driven step by step", func() {
 	It("reads InProgress while provisioning, Current when ready, and then makes zero writes", func() {
 		tenant := nextTenantID()
