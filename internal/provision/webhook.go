@@ -149,36 +149,28 @@ func (p *webhookProvisioner) Apply(ctx context.Context, t Tenant, d Desired) (te
 	if err != nil {
 		return d.Entry, err
 	}
-	found, err := p.findByName(ctx, c, spec.Name)
-	if err != nil {
-		return d.Entry, p.convert(t.Installation, "find webhook "+spec.Name, err)
-	}
 	want := soWebhook{Name: spec.Name, Events: spec.Events, TargetUrl: target, Secret: secret, State: "Active", Type: "webhook"}
-	if len(found) == 0 {
-		var out soWebhook
-		if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPost, Path: "v1/Webhook", Body: want}, &out); err != nil {
-			return d.Entry, scrub(p.convert(t.Installation, "create webhook "+spec.Name, err), secret)
-		}
-		if out.WebhookId == 0 {
-			return d.Entry, fmt.Errorf("create webhook %s: SuperOffice returned no id", spec.Name)
-		}
-		return ready(d, strconv.Itoa(out.WebhookId)), nil
+	id, err := p.kind().apply(ctx, c, t.Installation, spec.Name, namedWrite[soWebhook]{
+		create: func() (int, error) {
+			var out soWebhook
+			err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPost, Path: "v1/Webhook", Body: want}, &out)
+			return out.WebhookId, err
+		},
+		update: func(keep soWebhook) error {
+			// A new secret (the Secret was lost) must reach SuperOffice too; the
+			// remote secret cannot be read back to compare.
+			if !fresh && keep.TargetUrl == want.TargetUrl && keep.State == want.State && sameSet(keep.Events, want.Events) {
+				return nil
+			}
+			want.WebhookId = keep.WebhookId
+			return c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPut, Path: "v1/Webhook/" + strconv.Itoa(keep.WebhookId), Body: want, Idempotent: true}, nil)
+		},
+		redact: func(err error) error { return scrub(err, secret) },
+	})
+	if err != nil {
+		return d.Entry, err
 	}
-	keep := found[0]
-	for _, dup := range found[1:] {
-		if err := p.remove(ctx, c, dup.WebhookId); err != nil {
-			return d.Entry, p.convert(t.Installation, "remove duplicate webhook "+spec.Name, err)
-		}
-	}
-	// A new secret (the Secret was lost) must reach SuperOffice too; the
-	// remote secret cannot be read back to compare.
-	if fresh || keep.TargetUrl != want.TargetUrl || keep.State != want.State || !sameSet(keep.Events, want.Events) {
-		want.WebhookId = keep.WebhookId
-		if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookWrite, Method: http.MethodPut, Path: "v1/Webhook/" + strconv.Itoa(keep.WebhookId), Body: want, Idempotent: true}, nil); err != nil {
-			return d.Entry, scrub(p.convert(t.Installation, "update webhook "+spec.Name, err), secret)
-		}
-	}
-	return ready(d, strconv.Itoa(keep.WebhookId)), nil
+	return ready(d, strconv.Itoa(id)), nil
 }
 
 // scrub keeps the webhook secret out of an error, should SuperOffice echo
@@ -197,61 +189,34 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(x), slices.Compact(y))
 }
 
-func (p *webhookProvisioner) findByName(ctx context.Context, c *superoffice.Client, name string) ([]soWebhook, error) {
-	var all []soWebhook
-	if err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookGet, Method: http.MethodGet, Path: "v1/Webhook",
-		Query: url.Values{"name": {name}}, Idempotent: true}, &all); err != nil {
-		return nil, err
+// kind is how webhooks are found, deleted and read back.
+func (p *webhookProvisioner) kind() namedKind[soWebhook] {
+	return namedKind[soWebhook]{
+		soBase: p.soBase, noun: "webhook", plural: "webhooks", deleteOp: superoffice.OpWebhookDel,
+		id: func(h soWebhook) int { return h.WebhookId },
+		list: func(ctx context.Context, c *superoffice.Client, name string) ([]soWebhook, error) {
+			var all []soWebhook
+			err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookGet, Method: http.MethodGet, Path: "v1/Webhook",
+				Query: url.Values{"name": {name}}, Idempotent: true}, &all)
+			return all, err
+		},
+		live: func(h soWebhook, name string) bool { return h.Name == name },
+		remove: func(ctx context.Context, c *superoffice.Client, id int) error {
+			return c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookDel, Method: http.MethodDelete, Path: "v1/Webhook/" + strconv.Itoa(id), Idempotent: true}, nil)
+		},
+		readBack: func(ctx context.Context, c *superoffice.Client, id int) (string, error) {
+			err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookGet, Method: http.MethodGet, Path: "v1/Webhook/" + strconv.Itoa(id), Idempotent: true}, nil)
+			if err != nil {
+				return "", err
+			}
+			return stillExists, nil
+		},
 	}
-	var out []soWebhook
-	for _, h := range all {
-		if h.Name == name {
-			out = append(out, h)
-		}
-	}
-	return out, nil
-}
-
-func (p *webhookProvisioner) remove(ctx context.Context, c *superoffice.Client, id int) error {
-	err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookDel, Method: http.MethodDelete, Path: "v1/Webhook/" + strconv.Itoa(id), Idempotent: true}, nil)
-	if superoffice.IsNotFound(err) {
-		return nil
-	}
-	return err
 }
 
 func (p *webhookProvisioner) Delete(ctx context.Context, t Tenant, e tenancyv1alpha1.ProvisionedArtifact) (bool, string, error) {
-	c, err := p.client(ctx, t)
-	if err != nil {
-		return false, "SuperOffice access is refused", err
-	}
-	if err := c.Expect(superoffice.OpWebhookDel, 2); err != nil {
-		return false, "waiting for the rate limit", p.convert(t.Installation, "webhook "+e.Name, err)
-	}
-	var ids []int
-	if id, err := strconv.Atoi(e.RemoteID); err == nil && id > 0 {
-		ids = []int{id}
-	} else {
-		found, err := p.findByName(ctx, c, e.Name)
-		if err != nil {
-			return false, "could not list the app's webhooks", p.convert(t.Installation, "find webhook "+e.Name, err)
-		}
-		for _, h := range found {
-			ids = append(ids, h.WebhookId)
-		}
-	}
-	for _, id := range ids {
-		if err := p.remove(ctx, c, id); err != nil {
-			return false, "SuperOffice did not remove the webhook", p.convert(t.Installation, "delete webhook "+e.Name, err)
-		}
-		err := c.Do(ctx, superoffice.Request{Op: superoffice.OpWebhookGet, Method: http.MethodGet, Path: "v1/Webhook/" + strconv.Itoa(id), Idempotent: true}, nil)
-		switch {
-		case superoffice.IsNotFound(err):
-		case err != nil:
-			return false, "could not verify the webhook is gone", p.convert(t.Installation, "verify webhook "+e.Name, err)
-		default:
-			return false, fmt.Sprintf("webhook %d still exists in SuperOffice after the delete", id), nil
-		}
+	if done, msg, err := p.kind().delete(ctx, t, e); !done {
+		return done, msg, err
 	}
 	// The secret goes last: until the webhook is gone, deliveries must verify.
 	ti := t.Installation
