@@ -32,8 +32,10 @@ func markReconciling(ti *tenancyv1alpha1.TenantInstallation, reason, msg string)
 	ti.Status.ObservedGeneration = ti.Generation
 }
 
-// markStalled says the installation cannot progress until someone changes
-// something (a blueprint, a spec); nothing was changed.
+// markStalled says the installation cannot progress as it is: a person must
+// change something (a blueprint, a spec, consent), or a failing step is
+// being retried with backoff. Either way it reads Failed to kstatus until it
+// recovers, so a failing installation never looks Current.
 func markStalled(ti *tenancyv1alpha1.TenantInstallation, reason, msg string) {
 	meta.SetStatusCondition(&ti.Status.Conditions, metav1.Condition{Type: tenancyv1alpha1.ConditionStalled,
 		Status: metav1.ConditionTrue, Reason: reason, Message: msg})
@@ -42,11 +44,4 @@ func markStalled(ti *tenancyv1alpha1.TenantInstallation, reason, msg string) {
 	meta.RemoveStatusCondition(&ti.Status.Conditions, tenancyv1alpha1.ConditionReconciling)
 	ti.Status.Phase = tenancyv1alpha1.PhaseFailed
 	ti.Status.ObservedGeneration = ti.Generation
-}
-
-// markFailed reports a failure that is retried with backoff. It reads as
-// Stalled (kstatus Failed) until a retry succeeds, so a failing
-// installation never looks Current.
-func markFailed(ti *tenancyv1alpha1.TenantInstallation, reason, msg string) {
-	markStalled(ti, reason, msg)
 }

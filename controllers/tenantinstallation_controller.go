@@ -177,7 +177,7 @@ func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *
 	ti.Status.ArtifactCount = len(ti.Status.Provisioned)
 	switch {
 	case err != nil:
-		markFailed(ti, ReasonApplyFailed, err.Error())
+		markStalled(ti, ReasonApplyFailed, err.Error())
 		return ctrl.Result{}, err
 	case pruning > 0 || !inventory.AllIn(ti.Status.Provisioned, tenancyv1alpha1.ArtifactReady):
 		markReconciling(ti, ReasonPruning, waitingMessage(ti.Status.Provisioned))
@@ -300,7 +300,7 @@ func (r *TenantInstallationReconciler) credentialsRefused(ti *tenancyv1alpha1.Te
 	}
 	meta.SetStatusCondition(&ti.Status.Conditions, metav1.Condition{Type: tenancyv1alpha1.ConditionCredentialsValid,
 		Status: metav1.ConditionFalse, Reason: ReasonCredentialsRefused, Message: msg})
-	markFailed(ti, ReasonCredentialsRefused, msg)
+	markStalled(ti, ReasonCredentialsRefused, msg)
 	ti.Status.ArtifactCount = len(ti.Status.Provisioned)
 	return applyResult{result: ctrl.Result{RequeueAfter: time.Minute}, credentials: c}
 }
