@@ -86,8 +86,11 @@ build: manifests generate fmt vet ## Build the manager binary.
 	go build -o bin/manager ./cmd/manager
 
 .PHONY: run
-run: manifests generate fmt vet envtest ## Run the whole system locally (see README).
-	go run ./cmd/devenv
+RUN_ARGS ?=
+run: manifests generate fmt vet envtest ## Run the whole system locally (see README); RUN_ARGS passes flags to it.
+	go build -o bin/devenv ./cmd/devenv
+	@# exec: Ctrl-C reaches devenv directly, which stops everything and exits 0.
+	exec bin/devenv $(RUN_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a container engine).
