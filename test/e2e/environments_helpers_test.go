@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"time"
 
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -29,6 +31,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
+	"github.com/tenant-operator/tenant-operator/test/controlplane"
 	"github.com/tenant-operator/tenant-operator/test/superofficesim"
 )
 
@@ -300,3 +303,38 @@ func newInstallation(namespace, env, tenant string) *tenancyv1alpha1.TenantInsta
 }
 
 func lower(s string) string { return string(bytes.ToLower([]byte(s))) }
+
+// processFixture is what the specs that run manager processes share: a
+// control plane with kube-controller-manager, a client, the installations'
+// and the leases' namespaces, a work directory and a simulator.
+type processFixture struct {
+	cp  *controlplane.ControlPlane
+	k8s client.Client
+	sim *simForManagers
+	dir string
+}
+
+// startProcessFixture sets the fixture up inside a BeforeAll and registers
+// its cleanup. stopManagers runs before the control plane stops, so no
+// manager outlives the API server it talks to.
+func startProcessFixture(ctx context.Context, name, installNS, leaseNS string, simTLS bool, stopManagers func()) *processFixture {
+	f := &processFixture{}
+	var err error
+	f.cp, err = controlplane.Start(controlplane.Options{CRDDirectoryPaths: []string{controlplane.CRDPath()}, ControllerManager: true})
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(f.cp.Stop)
+	// Registered after cp.Stop, so it runs before it.
+	DeferCleanup(stopManagers)
+	f.k8s, err = client.New(f.cp.Config, client.Options{Scheme: testScheme()})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(createProcessFixtures(ctx, f.k8s, installNS)).To(Succeed())
+	Expect(f.k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}})).To(Succeed())
+
+	f.dir, err = os.MkdirTemp("", "e2e-"+name+"-")
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(os.RemoveAll, f.dir)
+	f.sim, err = startSimForManagers(f.dir, simTLS)
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(f.sim.server.Close)
+	return f
+}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -10,7 +9,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
@@ -63,27 +61,13 @@ var _ = Describe("sod, stage and online managers on one control plane", Ordered,
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		var err error
-		cp, err = controlplane.Start(controlplane.Options{CRDDirectoryPaths: []string{controlplane.CRDPath()}, ControllerManager: true})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(cp.Stop)
-		// Registered after cp.Stop, so it runs before it: managers first.
-		DeferCleanup(func() {
+		f := startProcessFixture(ctx, "environments", installNS, leaseNS, true, func() {
 			for _, m := range managers {
 				m.stop()
 			}
 		})
-		k8s, err = client.New(cp.Config, client.Options{Scheme: testScheme()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(createProcessFixtures(ctx, k8s, installNS)).To(Succeed())
-		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}})).To(Succeed())
-
-		dir, err := os.MkdirTemp("", "e2e-environments-")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(os.RemoveAll, dir)
-		sim, err = startSimForManagers(dir, true)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(sim.server.Close)
+		cp, k8s, sim = f.cp, f.k8s, f.sim
+		dir := f.dir
 		for _, env := range envs {
 			port, err := freePort()
 			Expect(err).NotTo(HaveOccurred())

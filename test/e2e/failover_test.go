@@ -4,15 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	coordinationv1 "k8s.io/api/coordination/v1"
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
@@ -91,26 +88,13 @@ var _ = Describe("leader failover between two manager replicas", Ordered, func()
 	}
 
 	BeforeAll(func(ctx SpecContext) {
-		var err error
-		cp, err = controlplane.Start(controlplane.Options{CRDDirectoryPaths: []string{controlplane.CRDPath()}, ControllerManager: true})
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(cp.Stop)
-		DeferCleanup(func() {
+		f := startProcessFixture(ctx, "failover", installNS, leaseNS, false, func() {
 			for _, m := range replicas {
 				m.stop()
 			}
 		})
-		k8s, err = client.New(cp.Config, client.Options{Scheme: testScheme()})
-		Expect(err).NotTo(HaveOccurred())
-		Expect(createProcessFixtures(ctx, k8s, installNS)).To(Succeed())
-		Expect(k8s.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: leaseNS}})).To(Succeed())
-
-		dir, err := os.MkdirTemp("", "e2e-failover-")
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(os.RemoveAll, dir)
-		sim, err := startSimForManagers(dir, false)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(sim.server.Close)
+		cp, k8s = f.cp, f.k8s
+		dir, sim := f.dir, f.sim
 
 		for i := range 2 {
 			port, err := freePort()
