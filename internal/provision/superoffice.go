@@ -98,10 +98,13 @@ func cacheKey(t Tenant, id string) string {
 	return ti.Namespace + "/" + ti.Name + "/" + string(ti.UID) + "|" + id
 }
 
-// fingerprint covers everything an Apply depends on besides SuperOffice itself.
+// fingerprint covers everything an Apply depends on besides SuperOffice
+// itself, and the reconcile-request annotation: a new value (set by a person
+// or by a state change such as BackupRestored) asks for a real re-check.
 func fingerprint(t Tenant, d Desired) string {
 	ti := t.Installation
-	raw, _ := json.Marshal([]any{d.Entry.ID, d.Spec, ti.Spec.Endpoints.WebAPIURL, ti.Spec.CredentialsSecretRef})
+	raw, _ := json.Marshal([]any{d.Entry.ID, d.Spec, ti.Spec.Endpoints.WebAPIURL, ti.Spec.CredentialsSecretRef,
+		ti.Annotations[tenancyv1alpha1.ReconcileRequestAnnotation]})
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }

@@ -533,6 +533,15 @@ func TestRecheckCache(t *testing.T) {
 	if n := h.rest.Stats(soTenant).REST; n != 0 {
 		t.Errorf("a just-verified artifact cost %d requests", n)
 	}
+	// A requested re-check (the reconcile-request annotation) reaches SuperOffice.
+	h.ti.Annotations = map[string]string{tenancyv1alpha1.ReconcileRequestAnnotation: "2026-12-04T17:00:00Z"}
+	if _, err := p.Apply(ctx, h.tenant(), k.desired(k.spec)); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.rest.Stats(soTenant).REST; n == 0 {
+		t.Error("a requested re-check was answered from the cache")
+	}
+	h.rest.ResetStats(soTenant)
 	if _, err := p.Apply(ctx, h.tenant(), k.desired(k.changed)); err != nil {
 		t.Fatal(err)
 	}
