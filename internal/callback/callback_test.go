@@ -49,6 +49,9 @@ func TestInstallCodeFlowCreatesInstallationAndSecret(t *testing.T) {
 	if string(sec.Data[SecretKeySystemToken]) != h.id.SystemToken(testTenant) || len(sec.Data[SecretKeyRefreshToken]) == 0 {
 		t.Errorf("secret data keys %v do not hold the tokens", keys(sec.Data))
 	}
+	if string(sec.Data[SecretKeySerial]) != "12345" {
+		t.Errorf("secret does not hold the tenant serial that pins the system user audience: %q", sec.Data[SecretKeySerial])
+	}
 	if sec.Labels[tenancyv1alpha1.InstallationLabel] != testNS+"."+installName || sec.Labels[tenancyv1alpha1.ManagedByLabel] != tenancyv1alpha1.ManagedByValue {
 		t.Errorf("secret labels: %v", sec.Labels)
 	}

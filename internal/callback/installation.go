@@ -21,6 +21,10 @@ import (
 const (
 	SecretKeySystemToken  = "system_token"
 	SecretKeyRefreshToken = "refresh_token"
+	// SecretKeySerial holds the tenant's serial; the system-user exchange
+	// pins the returned JWT's audience to spn:{serial} with it
+	// (provision.CredentialsKeySerial reads the same key).
+	SecretKeySerial = "serial"
 )
 
 var (
@@ -88,7 +92,7 @@ func (s *Server) upsertInstallation(ctx context.Context, c *superoffice.Claims, 
 		}
 		ti = want
 	}
-	return s.upsertCredentials(ctx, ti, secretName, c.SystemToken.Reveal(), refreshToken)
+	return s.upsertCredentials(ctx, ti, secretName, c.SystemToken.Reveal(), refreshToken, c.Serial)
 }
 
 func equalSpecAndLabels(a, b *tenancyv1alpha1.TenantInstallation) bool {
@@ -109,9 +113,12 @@ func (s *Server) labels(ns, name string) map[string]string {
 // upsertCredentials stores the tokens in a Secret owned by the installation
 // (garbage-collected with it) and labelled so the operator's cache sees it.
 // It refuses to touch a Secret of that name that is not ours.
-func (s *Server) upsertCredentials(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation, name, systemToken, refreshToken string) error {
+func (s *Server) upsertCredentials(ctx context.Context, ti *tenancyv1alpha1.TenantInstallation, name, systemToken, refreshToken, serial string) error {
 	ns := ti.Namespace
 	data := map[string][]byte{}
+	if serial != "" {
+		data[SecretKeySerial] = []byte(serial)
+	}
 	if systemToken != "" {
 		data[SecretKeySystemToken] = []byte(systemToken)
 	}
