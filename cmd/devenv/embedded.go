@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tenant-operator/tenant-operator/test/controlplane"
+	"github.com/tenant-operator/tenant-operator/test/procgroup"
 	"github.com/tenant-operator/tenant-operator/test/superofficesim"
 )
 
@@ -369,16 +370,8 @@ func startManager(bin string, args []string, kubeconfig string, out io.Writer) (
 
 // stop asks the manager's process group to end, and kills it after grace.
 func (c *childProcess) stop(grace time.Duration) {
-	pid := c.cmd.Process.Pid
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(grace):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-c.done
-	}
 	// Anything the manager left in its group goes too.
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
+	procgroup.Stop(c.cmd.Process.Pid, c.done, grace)
 }
 
 func withoutEnv(env []string, name string) []string {

@@ -19,6 +19,8 @@ import (
 
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tenant-operator/tenant-operator/test/procgroup"
 )
 
 // ControlPlane is a running test control plane.
@@ -152,13 +154,7 @@ func (cp *ControlPlane) ControllerManagerLog() string {
 func (cp *ControlPlane) Stop() error {
 	var errs []error
 	if cp.kcm != nil && cp.kcm.Process != nil {
-		_ = syscall.Kill(-cp.kcm.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-cp.kcmDone:
-		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-cp.kcm.Process.Pid, syscall.SIGKILL)
-			<-cp.kcmDone
-		}
+		procgroup.Stop(cp.kcm.Process.Pid, cp.kcmDone, 10*time.Second)
 	}
 	if cp.Env != nil {
 		if err := cp.Env.Stop(); err != nil {

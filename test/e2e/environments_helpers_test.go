@@ -32,6 +32,7 @@ import (
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
 	"github.com/tenant-operator/tenant-operator/test/controlplane"
+	"github.com/tenant-operator/tenant-operator/test/procgroup"
 	"github.com/tenant-operator/tenant-operator/test/superofficesim"
 )
 
@@ -256,13 +257,7 @@ func (m *managerProcess) stop() {
 	if m == nil || m.cmd == nil || m.exited() {
 		return
 	}
-	_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-m.done:
-	case <-time.After(15 * time.Second):
-		_ = syscall.Kill(-m.cmd.Process.Pid, syscall.SIGKILL)
-		<-m.done
-	}
+	procgroup.Stop(m.cmd.Process.Pid, m.done, 15*time.Second)
 }
 
 // kill9 ends the manager as a crash would: no lease release, no cleanup.
