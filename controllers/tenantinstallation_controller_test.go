@@ -12,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
@@ -368,10 +369,19 @@ var _ = Describe("A reconciler driven step by step", func() {
 
 		By("reconciling again with everything in place")
 		synced()
+		// The provisioner reads artifacts as unstructured objects, which the
+		// manager caches in informers of their own: wait on those, not on
+		// the typed ConfigMap informer, which may be ahead of them.
+		cachedData := func(g Gomega, key types.NamespacedName) string {
+			u := &unstructured.Unstructured{}
+			u.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("ConfigMap"))
+			g.Expect(mgrClient.Get(ctx, key, u)).To(Succeed())
+			v, _, _ := unstructured.NestedString(u.Object, "data", "tenant")
+			return v
+		}
+		extraKey := types.NamespacedName{Namespace: cur.Status.Namespace, Name: "extra"}
 		Eventually(func(g Gomega) {
-			// The artifacts reach the cache shortly after they are made.
-			cm := &corev1.ConfigMap{}
-			g.Expect(mgrClient.Get(ctx, types.NamespacedName{Namespace: cur.Status.Namespace, Name: "extra"}, cm)).To(Succeed())
+			g.Expect(cachedData(g, extraKey)).To(Equal(tenant))
 		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 		before := counter.n.Load()
 		for range 3 {
@@ -383,13 +393,11 @@ var _ = Describe("A reconciler driven step by step", func() {
 
 		By("and repairing drift with exactly the writes it needs")
 		cm := &corev1.ConfigMap{}
-		Expect(k8sClient.Get(ctx, types.NamespacedName{Namespace: cur.Status.Namespace, Name: "extra"}, cm)).To(Succeed())
+		Expect(k8sClient.Get(ctx, extraKey, cm)).To(Succeed())
 		cm.Data["tenant"] = "changed"
 		Expect(k8sClient.Update(ctx, cm)).To(Succeed())
 		Eventually(func(g Gomega) {
-			c := &corev1.ConfigMap{}
-			g.Expect(mgrClient.Get(ctx, client.ObjectKeyFromObject(cm), c)).To(Succeed())
-			g.Expect(c.Data["tenant"]).To(Equal("changed"))
+			g.Expect(cachedData(g, extraKey)).To(Equal("changed"))
 		}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 		before = counter.n.Load()
 		_, err = r.Reconcile(ctx, req)
