@@ -19,6 +19,7 @@ import (
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
 	"github.com/tenant-operator/tenant-operator/controllers"
+	"github.com/tenant-operator/tenant-operator/internal/access"
 	"github.com/tenant-operator/tenant-operator/internal/blueprint"
 	"github.com/tenant-operator/tenant-operator/internal/provision"
 	"github.com/tenant-operator/tenant-operator/test/controlplane"
@@ -84,6 +85,7 @@ var _ = BeforeSuite(func() {
 		Provisioners:    provision.Registry{Kubernetes: &provision.Kubernetes{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}},
 		Environment:     suiteEnv,
 		DeletionTimeout: deletionTimeout,
+		Access:          &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()},
 	}).SetupWithManager(mgr)).To(Succeed())
 	Expect((&controllers.TenantBlueprintReconciler{Client: mgr.GetClient(), Renderer: renderer}).SetupWithManager(mgr)).To(Succeed())
 

@@ -78,6 +78,15 @@ type TenantInstallationReconciler struct {
 	DeletionTimeout time.Duration
 	// MaxConcurrentReconciles bounds the load on SuperOffice and the API server.
 	MaxConcurrentReconciles int
+	// ReconcileTimeout bounds one reconcile, so no single installation can
+	// hold a worker for good.
+	ReconcileTimeout time.Duration
+	// Access, when set, is asked whether the operator may manage each kind
+	// of extra manifest before the first write of it. Nil skips the check,
+	// for tests that drive the reconciler by hand as an administrator.
+	Access AccessChecker
+
+	kinds extraKindWatches
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenant-operator.io,resources=tenantinstallations,verbs=get;list;watch;update;patch
@@ -86,6 +95,7 @@ type TenantInstallationReconciler struct {
 // +kubebuilder:rbac:groups="",resources=namespaces;configmaps;serviceaccounts;resourcequotas;limitranges,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=networkpolicies,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=selfsubjectaccessreviews,verbs=create
 
 // Reconcile reads like the story it tells: get, finalizer, deletion, phases,
 // one status patch.
@@ -153,6 +163,13 @@ func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *
 	// Record intent first: every artifact about to be made is listed as
 	// Pending before it is created, so a crash in between leaves a record
 	// that the next reconcile adopts and an uninstall removes.
+	if stalled, err := r.checkExtraKinds(ctx, desired); err != nil || stalled != nil {
+		if stalled != nil {
+			markStalled(ti, stalled.reason, stalled.message)
+			return ctrl.Result{RequeueAfter: accessRecheck}, nil
+		}
+		return ctrl.Result{}, err
+	}
 	if added := recordIntent(ti, desired); added > 0 {
 		markReconciling(ti, ReasonProvisioning, fmt.Sprintf("Provisioning %d new artifacts", added))
 		ti.Status.Phase = tenancyv1alpha1.PhaseProvisioning
@@ -486,6 +503,9 @@ func (r *TenantInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error 
 	if r.MaxConcurrentReconciles == 0 {
 		r.MaxConcurrentReconciles = 4
 	}
+	if r.ReconcileTimeout == 0 {
+		r.ReconcileTimeout = 5 * time.Minute
+	}
 	ctx := context.Background()
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &tenancyv1alpha1.TenantInstallation{}, blueprintIndex, func(o client.Object) []string {
 		return []string{blueprintName(o.(*tenancyv1alpha1.TenantInstallation))}
@@ -503,7 +523,7 @@ func (r *TenantInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error 
 			predicate.Or(predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		Watches(&tenancyv1alpha1.TenantBlueprint{}, handler.EnqueueRequestsFromMapFunc(r.installationsOfBlueprint),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, ReconciliationTimeout: r.ReconcileTimeout})
 
 	// Drift repair: a change to any artifact we own, made by hand or by
 	// another controller, brings its installation back to reconcile.
@@ -513,11 +533,16 @@ func (r *TenantInstallationReconciler) SetupWithManager(mgr ctrl.Manager) error 
 		b = b.Watches(u, handler.EnqueueRequestsFromMapFunc(installationOfArtifact),
 			builder.WithPredicates(r.ownedByThisEnvironment()))
 	}
-	return b.Complete(r)
+	c, err := b.Build(r)
+	if err != nil {
+		return err
+	}
+	r.kinds.start(c, mgr.GetCache(), r.ownedByThisEnvironment())
+	return nil
 }
 
 // watchedKinds are the artifact kinds whose changes trigger drift repair.
-// Extra manifests of other kinds are re-checked on every resync.
+// Extra-manifest kinds are watched as installations declare them (kinds.go).
 var watchedKinds = []schema.GroupVersionKind{
 	corev1.SchemeGroupVersion.WithKind("Namespace"),
 	corev1.SchemeGroupVersion.WithKind("ResourceQuota"),

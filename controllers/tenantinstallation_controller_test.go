@@ -123,6 +123,24 @@ var _ = Describe("TenantInstallation", func() {
 		}, timeout, poll).Should(Succeed())
 	})
 
+	It("repairs drift in an extra manifest of a kind outside the built-ins as it happens, not at the next resync", func() {
+		bp.Spec.Kubernetes.ExtraManifests = append(bp.Spec.Kubernetes.ExtraManifests, extraService)
+		Expect(k8sClient.Update(ctx, bp)).To(Succeed())
+		readyInstallation()
+		key := types.NamespacedName{Namespace: tenantNamespace(), Name: "app"}
+		svc := &corev1.Service{}
+		Expect(k8sClient.Get(ctx, key, svc)).To(Succeed())
+		uid := svc.UID
+
+		// The suite's resync interval is the default ten minutes, so only
+		// a watch on Services brings the installation back this soon.
+		Expect(k8sClient.Delete(ctx, svc)).To(Succeed())
+		Eventually(func(g Gomega) {
+			g.Expect(k8sClient.Get(ctx, key, svc)).To(Succeed())
+			g.Expect(svc.UID).NotTo(Equal(uid), "a new object, not the deleted one")
+		}, 20*time.Second, poll).Should(Succeed())
+	})
+
 	It("rolls out a blueprint change: adds new artifacts, prunes dropped ones, never touches what it did not create", func() {
 		readyInstallation()
 		tns := tenantNamespace()

@@ -20,6 +20,7 @@ import (
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
 	"github.com/tenant-operator/tenant-operator/controllers"
+	"github.com/tenant-operator/tenant-operator/internal/access"
 	"github.com/tenant-operator/tenant-operator/internal/blueprint"
 	"github.com/tenant-operator/tenant-operator/internal/config"
 	"github.com/tenant-operator/tenant-operator/internal/provision"
@@ -170,6 +171,7 @@ func run(o options) error {
 		ResyncInterval:          o.resyncInterval,
 		DeletionTimeout:         o.deletionTimeout,
 		MaxConcurrentReconciles: o.maxConcurrent,
+		Access:                  &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()},
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up TenantInstallation controller: %w", err)
 	}
