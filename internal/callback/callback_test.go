@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -665,5 +667,60 @@ func TestUninstallByAnotherTenantsAdministrator(t *testing.T) {
 	}
 	if len(h.installations()) != 1 {
 		t.Errorf("installation removed")
+	}
+}
+
+func TestClientIP(t *testing.T) {
+	ingress := []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("fd00::/64")}
+	for _, tc := range []struct {
+		name    string
+		remote  string
+		xff     []string
+		trusted []netip.Prefix
+		want    string
+	}{
+		{"no proxies configured: the peer", "10.244.1.5:4000", []string{"203.0.113.9"}, nil, "10.244.1.5"},
+		{"untrusted peer: its header is ignored", "198.51.100.7:4000", []string{"203.0.113.9"}, ingress, "198.51.100.7"},
+		{"trusted peer: the client it names", "10.244.1.5:4000", []string{"203.0.113.9"}, ingress, "203.0.113.9"},
+		{"a forged entry left of the real client is not believed", "10.244.1.5:4000", []string{"1.2.3.4, 203.0.113.9"}, ingress, "203.0.113.9"},
+		{"chained trusted proxies are skipped", "10.244.1.5:4000", []string{"203.0.113.9, 10.244.2.2"}, ingress, "203.0.113.9"},
+		{"several headers read as one list", "10.244.1.5:4000", []string{"1.2.3.4", "203.0.113.9"}, ingress, "203.0.113.9"},
+		{"garbled entry: stop at the last trusted hop", "10.244.1.5:4000", []string{"203.0.113.9, not-an-ip"}, ingress, "10.244.1.5"},
+		{"only proxies: the farthest proxy", "10.244.1.5:4000", []string{"10.244.3.3"}, ingress, "10.244.3.3"},
+		{"no header from a proxy: the proxy", "10.244.1.5:4000", nil, ingress, "10.244.1.5"},
+		{"IPv6 proxy, IPv4-mapped client", "[fd00::1]:4000", []string{"::ffff:203.0.113.9"}, ingress, "203.0.113.9"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/callback", nil)
+			r.RemoteAddr = tc.remote
+			for _, h := range tc.xff {
+				r.Header.Add("X-Forwarded-For", h)
+			}
+			if got := clientIP(r, tc.trusted); got != tc.want {
+				t.Errorf("clientIP = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// Behind a trusted ingress each client spends its own burst; a client that
+// forges X-Forwarded-For still lands in its own bucket.
+func TestRateLimitPerClientBehindTrustedProxy(t *testing.T) {
+	h := newHarness(t, harnessOpts{burst: 2, trustedProxies: []string{"127.0.0.0/8", "::1/128"}})
+	c := h.browser()
+	call := func(xff string) int { return h.get(c, "/callback", "X-Forwarded-For", xff).status }
+	for range 2 {
+		if s := call("203.0.113.1"); s == http.StatusTooManyRequests {
+			t.Fatalf("first client limited within its burst")
+		}
+	}
+	if s := call("203.0.113.1"); s != http.StatusTooManyRequests {
+		t.Fatalf("first client past its burst: %d, want 429", s)
+	}
+	if s := call("203.0.113.2"); s == http.StatusTooManyRequests {
+		t.Fatalf("second client limited by the first one's requests")
+	}
+	if s := call("9.9.9.9, 203.0.113.1"); s != http.StatusTooManyRequests {
+		t.Fatalf("a forged entry moved the first client to a fresh bucket: %d", s)
 	}
 }

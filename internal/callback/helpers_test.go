@@ -91,8 +91,9 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	burst   int
-	objects []client.Object
+	burst          int
+	objects        []client.Object
+	trustedProxies []string
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -133,7 +134,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 			RedirectURL:     h.ts.URL + "/callback",
 		},
 		AppName:      "TestApp",
-		Callback:     config.Callback{Namespace: testNS},
+		Callback:     config.Callback{Namespace: testNS, TrustedProxies: o.trustedProxies},
 		ClientSecret: config.NewSecret([]byte(testSecret)),
 		SessionKey:   config.NewSecret(bytes.Repeat([]byte{7}, 32)),
 	}

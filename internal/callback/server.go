@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -94,6 +95,7 @@ type Server struct {
 	secureCookies bool
 	httpClient    *http.Client
 	limiter       *ipLimiter
+	proxies       []netip.Prefix
 	handler       http.Handler
 	log           logr.Logger
 	now           func() time.Time
@@ -151,6 +153,7 @@ func New(opts Options) (*Server, error) {
 		secureCookies: redirect.Scheme == "https",
 		httpClient:    opts.HTTPClient,
 		limiter:       newIPLimiter(opts.ClientRate, opts.ClientBurst),
+		proxies:       c.Callback.TrustedProxyPrefixes(),
 		log:           opts.Log,
 		now:           opts.Now,
 		metrics:       sharedMetrics(),
@@ -254,7 +257,7 @@ func (s *Server) limited(f http.HandlerFunc) http.Handler { return s.limitedHand
 // limitedHandler applies the per-client-IP rate limit.
 func (s *Server) limitedHandler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.limiter.allow(clientIP(r), s.now()) {
+		if !s.limiter.allow(clientIP(r, s.proxies), s.now()) {
 			w.Header().Set("Retry-After", "1")
 			if r.URL.Path == "/callback" {
 				s.metrics.observe(s.env, resultRateLimited, 0)
@@ -266,15 +269,47 @@ func (s *Server) limitedHandler(next http.Handler) http.Handler {
 	})
 }
 
-// clientIP is the peer address. Behind an ingress every request comes from
-// the ingress, so the limit then protects the operator as a whole; trusting
-// X-Forwarded-For would let any client choose its own bucket.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
+// clientIP is the address a request comes from. That is the peer, unless
+// the peer is a trusted proxy: then X-Forwarded-For is read from the right,
+// skipping trusted proxies, and the first other address is the client. The
+// entries left of it are whatever the client sent and are never believed,
+// so no client can choose its own bucket. Without trusted proxies, behind an
+// ingress every request comes from the ingress and the limit protects the
+// operator as a whole.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	peer, err := netip.ParseAddrPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
 	}
-	return host
+	addr := peer.Addr().Unmap()
+	if !within(addr, trusted) {
+		return addr.String()
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // a garbled chain: trust nothing beyond the proxy
+		}
+		hop = hop.Unmap()
+		if !within(hop, trusted) {
+			return hop.String()
+		}
+		addr = hop
+	}
+	return addr.String()
+}
+
+func within(a netip.Addr, prefixes []netip.Prefix) bool {
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // ipLimiter is a token bucket per client IP, forgotten after idle time.

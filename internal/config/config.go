@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -126,6 +127,23 @@ type Callback struct {
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS 1.2+.
 	TLSCertFile string `json:"tlsCertFile,omitempty"`
 	TLSKeyFile  string `json:"tlsKeyFile,omitempty"`
+	// TrustedProxies are the CIDRs of the reverse proxies in front of the
+	// server, e.g. the ingress controller's pod network. For requests from
+	// them the client is read from X-Forwarded-For, so each real client gets
+	// its own rate-limit bucket; from anywhere else the header is ignored, so
+	// no client can choose its own bucket.
+	TrustedProxies []string `json:"trustedProxies,omitempty"`
+}
+
+// TrustedProxyPrefixes returns TrustedProxies parsed; Load has validated them.
+func (c Callback) TrustedProxyPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(c.TrustedProxies))
+	for _, s := range c.TrustedProxies {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
 }
 
 // Defaults applied by Load.
@@ -333,6 +351,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Callback.TLSKeyFile != "" {
 		fileExists(add, "callback.tlsKeyFile", c.Callback.TLSKeyFile)
+	}
+	for i, cidr := range c.Callback.TrustedProxies {
+		f := fmt.Sprintf("callback.trustedProxies[%d]", i)
+		p, err := netip.ParsePrefix(cidr)
+		switch {
+		case err != nil:
+			add(f, "%q is not a CIDR (e.g. 10.244.0.0/16 or fd00::/64)", cidr)
+		case p.Bits() == 0:
+			add(f, "%q trusts every address, which would let any client choose its own rate-limit bucket", cidr)
+		}
 	}
 	if len(ps) > 0 {
 		return ps

@@ -212,6 +212,8 @@ func TestProblems(t *testing.T) {
 		{"no namespace", "namespace: tenant-operator-system", "namespace: \"\"", "callback.namespace", "required"},
 		{"bad namespace", "namespace: tenant-operator-system", "namespace: Bad_NS", "callback.namespace", "not a valid namespace"},
 		{"tls half", "namespace: tenant-operator-system", "namespace: tenant-operator-system\n  tlsCertFile: " + f.secret, "callback.tlsCertFile", "set together"},
+		{"proxy not a cidr", "namespace: tenant-operator-system", "namespace: tenant-operator-system\n  trustedProxies: [10.244.0.0/16, 10.0.0.1]", "callback.trustedProxies[1]", `"10.0.0.1" is not a CIDR`},
+		{"proxy trusts everyone", "namespace: tenant-operator-system", "namespace: tenant-operator-system\n  trustedProxies: [\"::/0\"]", "callback.trustedProxies[0]", "trusts every address"},
 		{"tls file missing", "namespace: tenant-operator-system", "namespace: tenant-operator-system\n  tlsCertFile: " + missing + "\n  tlsKeyFile: " + f.secret, "callback.tlsCertFile", "does not exist"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
