@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -18,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	kerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/resourceversion"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -87,6 +89,9 @@ type TenantInstallationReconciler struct {
 	Access AccessChecker
 
 	kinds extraKindWatches
+	// lastWrite holds, per installation, the resourceVersion of this
+	// reconciler's last write to it (see freshest).
+	lastWrite sync.Map
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenant-operator.io,resources=tenantinstallations,verbs=get;list;watch;update;patch
@@ -100,9 +105,9 @@ type TenantInstallationReconciler struct {
 // Reconcile reads like the story it tells: get, finalizer, deletion, phases,
 // one status patch.
 func (r *TenantInstallationReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
-	ti := &tenancyv1alpha1.TenantInstallation{}
-	if err := r.Client.Get(ctx, req.NamespacedName, ti); err != nil {
-		return ctrl.Result{}, client.IgnoreNotFound(err)
+	ti, err := r.freshest(ctx, req.NamespacedName)
+	if err != nil || ti == nil {
+		return ctrl.Result{}, err
 	}
 	if r.Environment != "" && ti.Spec.Environment != r.Environment {
 		return ctrl.Result{}, nil
@@ -130,6 +135,7 @@ func (r *TenantInstallationReconciler) Reconcile(ctx context.Context, req ctrl.R
 		if err := r.Client.Patch(ctx, ti, patch); err != nil {
 			return ctrl.Result{}, fmt.Errorf("add finalizer: %w", err)
 		}
+		r.wrote(ti)
 		before.Finalizers = ti.Finalizers
 		markReconciling(ti, ReasonProvisioning, "Provisioning is starting")
 		ti.Status.Phase = tenancyv1alpha1.PhasePending
@@ -429,6 +435,7 @@ func (r *TenantInstallationReconciler) releaseFinalizer(ctx context.Context, ti 
 	if err := r.Client.Patch(ctx, ti, patch); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("release finalizer: %w", err))
 	}
+	r.lastWrite.Delete(client.ObjectKeyFromObject(ti))
 	return nil
 }
 
@@ -444,7 +451,44 @@ func (r *TenantInstallationReconciler) patchStatus(ctx context.Context, before, 
 	if err := r.Client.Status().Patch(ctx, ti, client.MergeFrom(before)); err != nil {
 		return client.IgnoreNotFound(fmt.Errorf("patch status: %w", err))
 	}
+	r.wrote(ti)
 	return nil
+}
+
+// freshest returns the installation as the cache has it, unless the cache
+// has not yet seen this reconciler's own last write to it: then it reads the
+// API server. The cache trails the API server, and the reconcile that a
+// watch event queues during a reconcile runs right after it; starting that
+// one from the older copy would write the older status back, losing usage
+// counts and regressing the provisioned list. Nil, nil: the installation is gone.
+func (r *TenantInstallationReconciler) freshest(ctx context.Context, key types.NamespacedName) (*tenancyv1alpha1.TenantInstallation, error) {
+	ti := &tenancyv1alpha1.TenantInstallation{}
+	err := r.Client.Get(ctx, key, ti)
+	if err == nil {
+		last, ok := r.lastWrite.Load(key)
+		if !ok {
+			return ti, nil
+		}
+		if cmp, cmpErr := resourceversion.CompareResourceVersion(ti.ResourceVersion, last.(string)); cmpErr != nil || cmp >= 0 {
+			return ti, nil
+		}
+		err = r.APIReader.Get(ctx, key, ti)
+	}
+	if apierrors.IsNotFound(err) {
+		r.lastWrite.Delete(key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read installation: %w", err)
+	}
+	return ti, nil
+}
+
+// wrote records the resourceVersion the API server gave a write of ti.
+func (r *TenantInstallationReconciler) wrote(ti *tenancyv1alpha1.TenantInstallation) {
+	if ti.ResourceVersion != "" {
+		r.lastWrite.Store(client.ObjectKeyFromObject(ti), ti.ResourceVersion)
+	}
 }
 
 func usageOf(ti *tenancyv1alpha1.TenantInstallation) *tenancyv1alpha1.Usage {

@@ -1,9 +1,11 @@
 package controllers_test
 
 import (
+	"context"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -431,6 +433,96 @@ var _ = Describe("A reconciler driven step by step", func() {
 			if err := mgrClient.Get(ctx, req.NamespacedName, synced); err == nil && !synced.DeletionTimestamp.IsZero() {
 				_, _ = r.Reconcile(ctx, req)
 			}
+			return apierrors.IsNotFound(k8sClient.Get(ctx, req.NamespacedName, &tenancyv1alpha1.TenantInstallation{}))
+		}, 90*time.Second, 500*time.Millisecond).Should(BeTrue())
+	})
+})
+
+// countingProvisioner stands in for a SuperOffice provisioner: each Apply
+// counts one request in the tenant's usage, as the REST client does.
+type countingProvisioner struct{}
+
+func (countingProvisioner) Apply(_ context.Context, t provision.Tenant, d provision.Desired) (tenancyv1alpha1.ProvisionedArtifact, error) {
+	t.Usage.Requests++
+	e := d.Entry
+	e.State, e.RemoteID = tenancyv1alpha1.ArtifactReady, "1"
+	return e, nil
+}
+
+func (countingProvisioner) Delete(_ context.Context, t provision.Tenant, _ tenancyv1alpha1.ProvisionedArtifact) (bool, string, error) {
+	t.Usage.Requests++
+	return true, "", nil
+}
+
+// laggingClient serves one stale copy of an installation, as a cache that
+// has not yet seen the last write would.
+type laggingClient struct {
+	client.Client
+	stale atomic.Pointer[tenancyv1alpha1.TenantInstallation]
+}
+
+func (l *laggingClient) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	if ti, ok := obj.(*tenancyv1alpha1.TenantInstallation); ok {
+		if s := l.stale.Swap(nil); s != nil {
+			s.DeepCopyInto(ti)
+			return nil
+		}
+	}
+	return l.Client.Get(ctx, key, obj, opts...)
+}
+
+var _ = Describe("A reconcile that starts from a cache behind its own last write", func() {
+	It("reads the API server instead, so no usage is lost and no status goes back", func() {
+		tenant := nextTenantID()
+		ns := "lag-" + strings.ToLower(tenant)
+		createNamespace(ctx, ns)
+		bp := newBlueprint("bp-" + strings.ToLower(tenant))
+		bp.Spec.SuperOffice.Preferences = []tenancyv1alpha1.Preference{{Section: "app", Key: "tenant", Value: "{{ .TenantID }}"}}
+		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
+		ti := newInstallation(ns, manualEnv, tenant, bp.Name)
+		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+
+		lagging := &laggingClient{Client: mgrClient}
+		r := &controllers.TenantInstallationReconciler{
+			Client: lagging, APIReader: mgrReader, Recorder: events.NewFakeRecorder(100), Renderer: renderer,
+			Provisioners: provision.Registry{
+				Kubernetes:  &provision.Kubernetes{Client: mgrClient, APIReader: mgrReader},
+				SuperOffice: map[string]provision.Provisioner{provision.KindPreference: countingProvisioner{}},
+			},
+			Environment: manualEnv, ResyncInterval: time.Hour,
+		}
+		req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ti)}
+		// Each step starts from the truth: the cache caught up, then the
+		// reconcile. Only the step under test is given a stale copy.
+		step := func() {
+			Eventually(func(g Gomega) {
+				cached := &tenancyv1alpha1.TenantInstallation{}
+				g.Expect(mgrClient.Get(ctx, req.NamespacedName, cached)).To(Succeed())
+				g.Expect(cached.ResourceVersion).To(Equal(get(ctx, ti).ResourceVersion))
+			}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+			_, err := r.Reconcile(ctx, req)
+			Expect(err).NotTo(HaveOccurred())
+		}
+		for range 3 {
+			step() // finalizer, intent, apply
+		}
+		Expect(get(ctx, ti).Status.Phase).To(Equal(tenancyv1alpha1.PhaseReady))
+
+		older := get(ctx, ti)
+		step() // one more request counted and written
+		written := get(ctx, ti)
+		Expect(written.Status.Usage.Requests).To(Equal(older.Status.Usage.Requests + 1))
+
+		lagging.stale.Store(older)
+		_, err := r.Reconcile(ctx, req)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(lagging.stale.Load()).To(BeNil(), "the stale copy was served")
+		Expect(get(ctx, ti).Status.Usage.Requests).To(Equal(written.Status.Usage.Requests+1),
+			"a reconcile from the stale copy would have written back %d", older.Status.Usage.Requests+1)
+
+		Expect(k8sClient.Delete(ctx, ti)).To(Succeed())
+		Eventually(func() bool {
+			_, _ = r.Reconcile(ctx, req)
 			return apierrors.IsNotFound(k8sClient.Get(ctx, req.NamespacedName, &tenancyv1alpha1.TenantInstallation{}))
 		}, 90*time.Second, 500*time.Millisecond).Should(BeTrue())
 	})
