@@ -3,7 +3,9 @@ package controllers_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +44,34 @@ func newInstallation(ns, env, tenantID, bp string) *tenancyv1alpha1.TenantInstal
 		Spec: tenancyv1alpha1.TenantInstallationSpec{TenantID: tenantID, Environment: env, Blueprint: bp,
 			Endpoints: tenancyv1alpha1.Endpoints{WebAPIURL: "https://" + env + "2.superoffice.com/" + tenantID + "/api/"}},
 	}
+}
+
+// newTenant gives a new tenant its own namespace (created) and returns a
+// blueprint with the extra manifests and an installation of that blueprint
+// in env, neither created yet.
+func newTenant(prefix, env string, extra ...string) (*tenancyv1alpha1.TenantBlueprint, *tenancyv1alpha1.TenantInstallation) {
+	tenant := nextTenantID()
+	ns := prefix + "-" + strings.ToLower(tenant)
+	createNamespace(ctx, ns)
+	bp := newBlueprint("bp-"+strings.ToLower(tenant), extra...)
+	return bp, newInstallation(ns, env, tenant, bp.Name)
+}
+
+// createAll creates the objects in order.
+func createAll(objs ...client.Object) {
+	for _, o := range objs {
+		ExpectWithOffset(1, k8sClient.Create(ctx, o)).To(Succeed())
+	}
+}
+
+// cacheCaughtUp waits until the manager's cache shows the installation as
+// the API server has it, so a reconcile driven by hand starts from the truth.
+func cacheCaughtUp(ti *tenancyv1alpha1.TenantInstallation) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		cached := &tenancyv1alpha1.TenantInstallation{}
+		g.Expect(mgrClient.Get(ctx, client.ObjectKeyFromObject(ti), cached)).To(Succeed())
+		g.Expect(cached.ResourceVersion).To(Equal(get(ctx, ti).ResourceVersion))
+	}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
 }
 
 func createNamespace(ctx context.Context, name string) {

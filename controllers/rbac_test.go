@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -25,8 +24,6 @@ import (
 
 	tenancyv1alpha1 "github.com/tenant-operator/tenant-operator/api/v1alpha1"
 	"github.com/tenant-operator/tenant-operator/controllers"
-	"github.com/tenant-operator/tenant-operator/internal/access"
-	"github.com/tenant-operator/tenant-operator/internal/provision"
 )
 
 // rbacEnv is reconciled only by the operator started in this file, which runs
@@ -72,18 +69,11 @@ var _ = Describe("An operator running with exactly the RBAC it ships", Ordered, 
 			Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 		})
 		Expect(err).NotTo(HaveOccurred())
-		Expect((&controllers.TenantInstallationReconciler{
-			Client:       mgr.GetClient(),
-			APIReader:    mgr.GetAPIReader(),
-			Recorder:     mgr.GetEventRecorder("tenant-operator"),
-			Renderer:     renderer,
-			Provisioners: provision.Registry{Kubernetes: &provision.Kubernetes{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}},
-			Environment:  rbacEnv,
-			Access:       &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()},
-			// Short, so a reconcile that blocks shows up as a failure of
-			// this spec rather than as a silent wait.
-			ReconcileTimeout: time.Minute,
-		}).SetupWithManager(mgr)).To(Succeed())
+		r := managerReconciler(mgr, rbacEnv)
+		// Short, so a reconcile that blocks shows up as a failure of this
+		// spec rather than as a silent wait.
+		r.ReconcileTimeout = time.Minute
+		Expect(r.SetupWithManager(mgr)).To(Succeed())
 
 		opCtx, stop = context.WithCancel(ctx)
 		go func() {
@@ -94,13 +84,8 @@ var _ = Describe("An operator running with exactly the RBAC it ships", Ordered, 
 	AfterAll(func() { stop() })
 
 	It("installs and completely removes a tenant", func() {
-		tenant := nextTenantID()
-		ns := "rbac-" + strings.ToLower(tenant)
-		createNamespace(ctx, ns)
-		bp := newBlueprint("bp-"+strings.ToLower(tenant), extraConfigMap)
-		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
-		ti := newInstallation(ns, rbacEnv, tenant, bp.Name)
-		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+		bp, ti := newTenant("rbac", rbacEnv, extraConfigMap)
+		createAll(bp, ti)
 
 		Eventually(func(g Gomega) {
 			cur := get(ctx, ti)
@@ -118,13 +103,8 @@ var _ = Describe("An operator running with exactly the RBAC it ships", Ordered, 
 	})
 
 	It("names a kind it may not manage instead of blocking on it, creates nothing, and uninstalls at once", func() {
-		tenant := nextTenantID()
-		ns := "rbac-" + strings.ToLower(tenant)
-		createNamespace(ctx, ns)
-		bp := newBlueprint("bp-"+strings.ToLower(tenant), extraService)
-		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
-		ti := newInstallation(ns, rbacEnv, tenant, bp.Name)
-		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+		bp, ti := newTenant("rbac", rbacEnv, extraService)
+		createAll(bp, ti)
 
 		Eventually(func(g Gomega) {
 			stalled := condition(get(ctx, ti), tenancyv1alpha1.ConditionStalled)

@@ -77,16 +77,9 @@ var _ = BeforeSuite(func() {
 	mgrClient, mgrReader = mgr.GetClient(), mgr.GetAPIReader()
 	renderer = blueprint.Renderer{Mapper: mgr.GetRESTMapper(), AppName: "Test App"}
 
-	Expect((&controllers.TenantInstallationReconciler{
-		Client:          mgr.GetClient(),
-		APIReader:       mgr.GetAPIReader(),
-		Recorder:        mgr.GetEventRecorder("tenant-operator"),
-		Renderer:        renderer,
-		Provisioners:    provision.Registry{Kubernetes: &provision.Kubernetes{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}},
-		Environment:     suiteEnv,
-		DeletionTimeout: deletionTimeout,
-		Access:          &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()},
-	}).SetupWithManager(mgr)).To(Succeed())
+	r := managerReconciler(mgr, suiteEnv)
+	r.DeletionTimeout = deletionTimeout
+	Expect(r.SetupWithManager(mgr)).To(Succeed())
 	Expect((&controllers.TenantBlueprintReconciler{Client: mgr.GetClient(), Renderer: renderer}).SetupWithManager(mgr)).To(Succeed())
 
 	ctx, cancel = context.WithCancel(context.Background())
@@ -96,6 +89,20 @@ var _ = BeforeSuite(func() {
 	}()
 	Expect(mgr.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
 })
+
+// managerReconciler is the installation reconciler as cmd/manager wires it,
+// minus SuperOffice, for env.
+func managerReconciler(mgr ctrl.Manager, env string) *controllers.TenantInstallationReconciler {
+	return &controllers.TenantInstallationReconciler{
+		Client:       mgr.GetClient(),
+		APIReader:    mgr.GetAPIReader(),
+		Recorder:     mgr.GetEventRecorder("tenant-operator"),
+		Renderer:     renderer,
+		Provisioners: provision.Registry{Kubernetes: &provision.Kubernetes{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}},
+		Environment:  env,
+		Access:       &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()},
+	}
+}
 
 var _ = AfterSuite(func() {
 	if cancel != nil {

@@ -339,13 +339,9 @@ var _ = Describe("The manager's cache", func() {
 
 var _ = Describe("A reconciler driven step by step", func() {
 	It("reads InProgress while provisioning, Current when ready, and then makes zero writes", func() {
-		tenant := nextTenantID()
-		ns := "manual-" + strings.ToLower(tenant)
-		createNamespace(ctx, ns)
-		bp := newBlueprint("bp-"+strings.ToLower(tenant), extraConfigMap)
-		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
-		ti := newInstallation(ns, manualEnv, tenant, bp.Name)
-		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+		bp, ti := newTenant("manual", manualEnv, extraConfigMap)
+		createAll(bp, ti)
+		tenant := ti.Spec.TenantID
 
 		counter := &writeCounter{Client: mgrClient}
 		r := &controllers.TenantInstallationReconciler{
@@ -354,15 +350,7 @@ var _ = Describe("A reconciler driven step by step", func() {
 			Environment:  manualEnv, ResyncInterval: time.Hour,
 		}
 		req := ctrl.Request{NamespacedName: client.ObjectKeyFromObject(ti)}
-		// synced waits until the manager's cache shows the installation as
-		// the API server has it, so the next step starts from the truth.
-		synced := func() {
-			Eventually(func(g Gomega) {
-				cached := &tenancyv1alpha1.TenantInstallation{}
-				g.Expect(mgrClient.Get(ctx, req.NamespacedName, cached)).To(Succeed())
-				g.Expect(cached.ResourceVersion).To(Equal(get(ctx, ti).ResourceVersion))
-			}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
-		}
+		synced := func() { cacheCaughtUp(ti) }
 
 		synced()
 		_, err := r.Reconcile(ctx, req)
@@ -473,14 +461,9 @@ func (l *laggingClient) Get(ctx context.Context, key client.ObjectKey, obj clien
 
 var _ = Describe("A reconcile that starts from a cache behind its own last write", func() {
 	It("reads the API server instead, so no usage is lost and no status goes back", func() {
-		tenant := nextTenantID()
-		ns := "lag-" + strings.ToLower(tenant)
-		createNamespace(ctx, ns)
-		bp := newBlueprint("bp-" + strings.ToLower(tenant))
+		bp, ti := newTenant("lag", manualEnv)
 		bp.Spec.SuperOffice.Preferences = []tenancyv1alpha1.Preference{{Section: "app", Key: "tenant", Value: "{{ .TenantID }}"}}
-		Expect(k8sClient.Create(ctx, bp)).To(Succeed())
-		ti := newInstallation(ns, manualEnv, tenant, bp.Name)
-		Expect(k8sClient.Create(ctx, ti)).To(Succeed())
+		createAll(bp, ti)
 
 		lagging := &laggingClient{Client: mgrClient}
 		r := &controllers.TenantInstallationReconciler{
@@ -495,11 +478,7 @@ var _ = Describe("A reconcile that starts from a cache behind its own last write
 		// Each step starts from the truth: the cache caught up, then the
 		// reconcile. Only the step under test is given a stale copy.
 		step := func() {
-			Eventually(func(g Gomega) {
-				cached := &tenancyv1alpha1.TenantInstallation{}
-				g.Expect(mgrClient.Get(ctx, req.NamespacedName, cached)).To(Succeed())
-				g.Expect(cached.ResourceVersion).To(Equal(get(ctx, ti).ResourceVersion))
-			}, 10*time.Second, 50*time.Millisecond).Should(Succeed())
+			cacheCaughtUp(ti)
 			_, err := r.Reconcile(ctx, req)
 			Expect(err).NotTo(HaveOccurred())
 		}
