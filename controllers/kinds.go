@@ -41,37 +41,55 @@ type AccessChecker interface {
 // Without the check, the first cached read of a kind the operator may not
 // list would start an informer that never syncs and block the reconcile.
 func (r *TenantInstallationReconciler) checkExtraKinds(ctx context.Context, desired []provision.Desired) (*stalledReason, error) {
-	var denied []string
-	seen := map[schema.GroupVersionKind]bool{}
+	objects := make([]*unstructured.Unstructured, 0, len(desired))
 	for _, d := range desired {
-		if d.Object == nil {
-			continue
+		if d.Object != nil {
+			objects = append(objects, d.Object)
 		}
-		gvk := d.Object.GroupVersionKind()
-		if seen[gvk] || slices.Contains(watchedKinds, gvk) {
-			continue
-		}
-		seen[gvk] = true
-		if r.Access != nil {
-			missing, err := r.Access.Missing(ctx, gvk)
-			if err != nil {
-				return nil, fmt.Errorf("check the operator's permissions: %w", err)
-			}
-			if len(missing) > 0 {
-				denied = append(denied, fmt.Sprintf("%s (missing %s)", gvk.GroupKind(), strings.Join(missing, ", ")))
-				continue
-			}
-		}
-		if err := r.kinds.watch(gvk); err != nil {
-			return nil, err
-		}
+	}
+	allowed, denied, err := sortExtraKinds(ctx, r.Access, objects)
+	if err != nil {
+		return nil, err
 	}
 	if len(denied) > 0 {
 		return &stalledReason{ReasonNotPermitted, fmt.Sprintf(
 			"The operator may not manage %s, which the blueprint declares; grant these verbs to its ClusterRole. Nothing new was created",
 			strings.Join(denied, "; "))}, nil
 	}
+	for _, gvk := range allowed {
+		if err := r.kinds.watch(gvk); err != nil {
+			return nil, err
+		}
+	}
 	return nil, nil
+}
+
+// sortExtraKinds splits the kinds of objects outside the built-ins into
+// those the operator may manage and, for the others, "Kind.group (missing
+// verbs)". A nil checker allows everything.
+func sortExtraKinds(ctx context.Context, checker AccessChecker, objects []*unstructured.Unstructured) ([]schema.GroupVersionKind, []string, error) {
+	var allowed []schema.GroupVersionKind
+	var denied []string
+	seen := map[schema.GroupVersionKind]bool{}
+	for _, o := range objects {
+		gvk := o.GroupVersionKind()
+		if seen[gvk] || slices.Contains(watchedKinds, gvk) {
+			continue
+		}
+		seen[gvk] = true
+		if checker != nil {
+			missing, err := checker.Missing(ctx, gvk)
+			if err != nil {
+				return nil, nil, fmt.Errorf("check the operator's permissions: %w", err)
+			}
+			if len(missing) > 0 {
+				denied = append(denied, fmt.Sprintf("%s (missing %s)", gvk.GroupKind(), strings.Join(missing, ", ")))
+				continue
+			}
+		}
+		allowed = append(allowed, gvk)
+	}
+	return allowed, denied, nil
 }
 
 // extraKindWatches adds a drift watch for an extra-manifest kind the first

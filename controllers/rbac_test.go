@@ -11,7 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -121,5 +123,55 @@ var _ = Describe("An operator running with exactly the RBAC it ships", Ordered, 
 		Eventually(func() bool {
 			return apierrors.IsNotFound(k8sClient.Get(ctx, client.ObjectKeyFromObject(ti), &tenancyv1alpha1.TenantInstallation{}))
 		}, 10*time.Second, 200*time.Millisecond).Should(BeTrue())
+	})
+})
+
+// denyKinds is an AccessChecker that refuses every verb on the given kinds.
+type denyKinds map[string]bool
+
+func (d denyKinds) Missing(_ context.Context, gvk schema.GroupVersionKind) ([]string, error) {
+	if d[gvk.Kind] {
+		return []string{"create", "delete"}, nil
+	}
+	return nil, nil
+}
+
+var _ = Describe("A blueprint declaring a kind the operator may not manage", func() {
+	It("says so on the blueprint, looks again, and turns Ready once the grant is there", func() {
+		bp, _ := newTenant("bpaccess", suiteEnv, extraService)
+		createAll(bp)
+		key := client.ObjectKeyFromObject(bp)
+		readyReason := func() string {
+			b := &tenancyv1alpha1.TenantBlueprint{}
+			Expect(k8sClient.Get(ctx, key, b)).To(Succeed())
+			if c := meta.FindStatusCondition(b.Status.Conditions, tenancyv1alpha1.ConditionReady); c != nil {
+				return c.Reason + ": " + c.Message
+			}
+			return ""
+		}
+		// The suite's reconciler (an administrator) gives its verdict once
+		// per generation; after that only the one below writes.
+		Eventually(readyReason, 10*time.Second, 100*time.Millisecond).Should(HavePrefix(controllers.ReasonValid))
+
+		r := &controllers.TenantBlueprintReconciler{Client: mgrClient, Renderer: renderer, Access: denyKinds{"Service": true}}
+		res, err := r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.RequeueAfter).To(BeNumerically(">", 0), "a grant announces itself to nobody: look again")
+		Expect(readyReason()).To(Equal(controllers.ReasonNotPermitted +
+			": The operator may not manage Service (missing create, delete); grant these verbs to its ClusterRole. Until then installations of this blueprint create nothing new"))
+		b := &tenancyv1alpha1.TenantBlueprint{}
+		Expect(k8sClient.Get(ctx, key, b)).To(Succeed())
+		Expect(meta.IsStatusConditionTrue(b.Status.Conditions, tenancyv1alpha1.ConditionValid)).To(BeTrue(), "the blueprint itself is valid")
+		Expect(meta.IsStatusConditionTrue(b.Status.Conditions, tenancyv1alpha1.ConditionStalled)).To(BeTrue())
+
+		r.Access = denyKinds{}
+		Eventually(func(g Gomega) {
+			res, err = r.Reconcile(ctx, ctrl.Request{NamespacedName: key})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(readyReason()).To(HavePrefix(controllers.ReasonValid))
+		}, 10*time.Second, 100*time.Millisecond).Should(Succeed())
+		Expect(res.RequeueAfter).To(BeZero())
+		Expect(k8sClient.Get(ctx, key, b)).To(Succeed())
+		Expect(meta.FindStatusCondition(b.Status.Conditions, tenancyv1alpha1.ConditionStalled)).To(BeNil())
 	})
 })

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,6 +30,10 @@ const (
 type TenantBlueprintReconciler struct {
 	Client   client.Client
 	Renderer blueprint.Renderer
+	// Access, when set, is asked whether the operator may manage the kinds
+	// of the blueprint's extra manifests, so a missing grant shows on the
+	// blueprint too, not only on each installation that meets it.
+	Access AccessChecker
 }
 
 // +kubebuilder:rbac:groups=tenancy.tenant-operator.io,resources=tenantblueprints,verbs=get;list;watch
@@ -41,20 +47,21 @@ func (r *TenantBlueprintReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	}
 	before := bp.DeepCopy()
 
+	v, err := r.judge(ctx, bp)
+	if err != nil {
+		return ctrl.Result{}, err // a passing failure: retry
+	}
 	valid := metav1.Condition{Type: tenancyv1alpha1.ConditionValid, Status: metav1.ConditionTrue, Reason: ReasonValid,
 		Message: "The blueprint renders for every tenant"}
 	ready := metav1.Condition{Type: tenancyv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonValid,
 		Message: valid.Message}
-	err := r.Renderer.Validate(bp)
-	var invalid *blueprint.InvalidError
-	if err != nil && !errors.As(err, &invalid) {
-		return ctrl.Result{}, fmt.Errorf("validate blueprint %q: %w", bp.Name, err) // passing failure: retry
+	if v.invalid != "" {
+		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonInvalid, v.invalid
 	}
-	if err != nil {
-		valid.Status, valid.Reason, valid.Message = metav1.ConditionFalse, ReasonInvalid, err.Error()
-		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, ReasonInvalid, err.Error()
+	if v.reason != "" {
+		ready.Status, ready.Reason, ready.Message = metav1.ConditionFalse, v.reason, v.message
 		meta.SetStatusCondition(&bp.Status.Conditions, metav1.Condition{Type: tenancyv1alpha1.ConditionStalled,
-			Status: metav1.ConditionTrue, Reason: ReasonInvalid, Message: err.Error()})
+			Status: metav1.ConditionTrue, Reason: v.reason, Message: v.message})
 	} else {
 		meta.RemoveStatusCondition(&bp.Status.Conditions, tenancyv1alpha1.ConditionStalled)
 	}
@@ -62,13 +69,43 @@ func (r *TenantBlueprintReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	meta.SetStatusCondition(&bp.Status.Conditions, ready)
 	bp.Status.ObservedGeneration = bp.Generation
 
+	result := ctrl.Result{RequeueAfter: v.recheck}
 	if equality.Semantic.DeepEqual(before.Status, bp.Status) {
-		return ctrl.Result{}, nil
+		return result, nil
 	}
 	if err := r.Client.Status().Patch(ctx, bp, client.MergeFrom(before)); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patch blueprint status: %w", err))
 	}
-	return ctrl.Result{}, nil
+	return result, nil
+}
+
+// verdict is what is wrong with a blueprint, if anything: reason and
+// message for Ready and Stalled, the render problems for Valid, and when to
+// look again (a grant of permissions announces itself to nobody).
+type verdict struct {
+	reason, message, invalid string
+	recheck                  time.Duration
+}
+
+func (r *TenantBlueprintReconciler) judge(ctx context.Context, bp *tenancyv1alpha1.TenantBlueprint) (verdict, error) {
+	rendered, err := r.Renderer.RenderSample(bp)
+	var invalid *blueprint.InvalidError
+	switch {
+	case errors.As(err, &invalid):
+		return verdict{reason: ReasonInvalid, message: err.Error(), invalid: err.Error()}, nil
+	case err != nil:
+		return verdict{}, fmt.Errorf("validate blueprint %q: %w", bp.Name, err)
+	}
+	_, denied, err := sortExtraKinds(ctx, r.Access, rendered.Objects)
+	if err != nil {
+		return verdict{}, err
+	}
+	if len(denied) > 0 {
+		return verdict{reason: ReasonNotPermitted, recheck: accessRecheck, message: fmt.Sprintf(
+			"The operator may not manage %s; grant these verbs to its ClusterRole. Until then installations of this blueprint create nothing new",
+			strings.Join(denied, "; "))}, nil
+	}
+	return verdict{}, nil
 }
 
 // SetupWithManager registers the reconciler.

@@ -161,6 +161,8 @@ func run(o options) error {
 	}
 
 	renderer := blueprint.Renderer{Mapper: mgr.GetRESTMapper(), AppName: o.appName}
+	// One checker, so both controllers share its remembered answers.
+	checker := &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()}
 	if err := (&controllers.TenantInstallationReconciler{
 		Client:                  mgr.GetClient(),
 		APIReader:               mgr.GetAPIReader(),
@@ -171,11 +173,11 @@ func run(o options) error {
 		ResyncInterval:          o.resyncInterval,
 		DeletionTimeout:         o.deletionTimeout,
 		MaxConcurrentReconciles: o.maxConcurrent,
-		Access:                  &access.Checker{Client: mgr.GetClient(), Mapper: mgr.GetRESTMapper()},
+		Access:                  checker,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up TenantInstallation controller: %w", err)
 	}
-	if err := (&controllers.TenantBlueprintReconciler{Client: mgr.GetClient(), Renderer: renderer}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.TenantBlueprintReconciler{Client: mgr.GetClient(), Renderer: renderer, Access: checker}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("set up TenantBlueprint controller: %w", err)
 	}
 

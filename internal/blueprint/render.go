@@ -94,11 +94,17 @@ func (r Renderer) Render(bp *tenancyv1alpha1.TenantBlueprint, ti *tenancyv1alpha
 // sample installation (tenant Cust0 in environment sod). It returns nil or an
 // *InvalidError with all problems; only a failing Mapper gives another error.
 func (r Renderer) Validate(bp *tenancyv1alpha1.TenantBlueprint) error {
-	if bp == nil {
-		return errors.New("validate blueprint: no blueprint")
-	}
-	_, err := r.render(bp, sampleInstallation())
+	_, err := r.RenderSample(bp)
 	return err
+}
+
+// RenderSample is Validate that also returns what the sample installation
+// gets, for checks that need the rendered kinds.
+func (r Renderer) RenderSample(bp *tenancyv1alpha1.TenantBlueprint) (*Rendered, error) {
+	if bp == nil {
+		return nil, errors.New("validate blueprint: no blueprint")
+	}
+	return r.render(bp, sampleInstallation())
 }
 
 // sampleInstallation stands in for a real tenant when a blueprint is checked
