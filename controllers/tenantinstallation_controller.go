@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -209,7 +210,7 @@ func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *
 	}
 	ti.Status.BlueprintGeneration = bpGeneration
 	markReady(ti, fmt.Sprintf("%d artifacts provisioned", len(ti.Status.Provisioned)))
-	return ctrl.Result{RequeueAfter: r.ResyncInterval}, nil
+	return ctrl.Result{RequeueAfter: jittered(r.ResyncInterval)}, nil
 }
 
 type stalledReason struct{ reason, message string }
@@ -489,6 +490,16 @@ func (r *TenantInstallationReconciler) wrote(ti *tenancyv1alpha1.TenantInstallat
 	if ti.ResourceVersion != "" {
 		r.lastWrite.Store(client.ObjectKeyFromObject(ti), ti.ResourceVersion)
 	}
+}
+
+// resyncJitter spreads resyncs over ±10% of the interval. Installations
+// made together, or all of them after a restart or failover, would otherwise
+// resync in lockstep and reach SuperOffice and the API server as one burst
+// every interval.
+const resyncJitter = 0.1
+
+func jittered(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (1 - resyncJitter + 2*resyncJitter*rand.Float64()))
 }
 
 func usageOf(ti *tenancyv1alpha1.TenantInstallation) *tenancyv1alpha1.Usage {

@@ -65,7 +65,7 @@ func main() {
 	flag.StringVar(&o.environment, "environment", "", "Only reconcile installations of this SuperOffice environment (the config file's environment wins when given).")
 	flag.StringVar(&o.appName, "app-name", "Partner App", "Application name shown in SuperOffice web panel descriptions (the config file's wins when given).")
 	flag.IntVar(&o.maxConcurrent, "max-concurrent-reconciles", 4, "Installations reconciled at once: bounds the load on SuperOffice and the API server.")
-	flag.DurationVar(&o.resyncInterval, "resync-interval", 10*time.Minute, "How often a Ready installation is re-checked for drift that no watch reports.")
+	flag.DurationVar(&o.resyncInterval, "resync-interval", 10*time.Minute, "How often a Ready installation is re-checked for drift that no watch reports (spread ±10% so installations do not resync in lockstep).")
 	flag.DurationVar(&o.deletionTimeout, "deletion-timeout", 10*time.Minute, "How long uninstall retries before the installation reports Stalled (it keeps retrying, slower).")
 	flag.Float64Var(&o.apiQPS, "kube-api-qps", 20, "Requests per second to the Kubernetes API server.")
 	flag.IntVar(&o.apiBurst, "kube-api-burst", 40, "Burst of requests to the Kubernetes API server.")
