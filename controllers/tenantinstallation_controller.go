@@ -167,9 +167,8 @@ func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *
 		return ctrl.Result{}, nil
 	}
 
-	// Record intent first: every artifact about to be made is listed as
-	// Pending before it is created, so a crash in between leaves a record
-	// that the next reconcile adopts and an uninstall removes.
+	// Nothing is recorded for a kind the operator may not manage: it could
+	// neither make nor remove it.
 	if stalled, err := r.checkExtraKinds(ctx, desired); err != nil || stalled != nil {
 		if stalled != nil {
 			markStalled(ti, stalled.reason, stalled.message)
@@ -177,6 +176,10 @@ func (r *TenantInstallationReconciler) reconcileNormal(ctx context.Context, ti *
 		}
 		return ctrl.Result{}, err
 	}
+
+	// Record intent first: every artifact about to be made is listed as
+	// Pending before it is created, so a crash in between leaves a record
+	// that the next reconcile adopts and an uninstall removes.
 	if added := recordIntent(ti, desired); added > 0 {
 		markReconciling(ti, ReasonProvisioning, fmt.Sprintf("Provisioning %d new artifacts", added))
 		ti.Status.Phase = tenancyv1alpha1.PhaseProvisioning
