@@ -20,10 +20,6 @@ import (
 	"github.com/tenant-operator/tenant-operator/internal/provision"
 )
 
-// ReasonNotPermitted: the blueprint declares a kind the operator's RBAC
-// does not cover.
-const ReasonNotPermitted = "NotPermitted"
-
 // accessRecheck is how soon a NotPermitted installation looks again, so a
 // grant is picked up without anyone touching the installation.
 const accessRecheck = access.DefaultTTL

@@ -57,6 +57,9 @@ const (
 	ReasonUninstalling       = "Uninstalling"
 	ReasonDeletionBlocked    = "DeletionBlocked"
 	ReasonPruning            = "Pruning"
+	// ReasonNotPermitted: the blueprint declares a kind the operator's RBAC
+	// does not cover.
+	ReasonNotPermitted = "NotPermitted"
 )
 
 // TenantInstallationReconciler provisions what an installation's blueprint
