@@ -512,9 +512,9 @@ func (c *Config) String() string {
 		return "<nil>"
 	}
 	e := c.Environment
-	return fmt.Sprintf("environment=%s loginHost=%s issuer=%s clientID=%s redirectURL=%s clientSecret=%s appPrivateKey=%s sessionKey=%s appName=%q clockSkew=%s namespace=%s tls=%t",
+	return fmt.Sprintf("environment=%s loginHost=%s issuer=%s clientID=%s redirectURL=%s clientSecret=%s appPrivateKey=%s sessionKey=%s appName=%q clockSkew=%s namespace=%s tls=%t trustedProxies=%v",
 		e.Name, e.LoginHost, e.Issuer, e.ClientID, e.RedirectURL, c.ClientSecret, redactedKey(c.AppPrivateKey), c.SessionKey,
-		c.AppName, c.ClockSkew.Duration, c.Callback.Namespace, c.Callback.TLSCertFile != "")
+		c.AppName, c.ClockSkew.Duration, c.Callback.Namespace, c.Callback.TLSCertFile != "", c.Callback.TrustedProxies)
 }
 
 // GoString keeps %#v from printing secret fields.
@@ -532,6 +532,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("appName", c.AppName),
 		slog.Duration("clockSkew", c.ClockSkew.Duration),
 		slog.String("namespace", c.Callback.Namespace),
+		slog.Any("trustedProxies", c.Callback.TrustedProxies),
 	)
 }
 
